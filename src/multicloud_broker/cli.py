@@ -1,0 +1,124 @@
+"""The `multicloud-broker` command: serve, region, fakecloud, demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        _monkey_patch()  # before anything imports socket, threading or ssl
+    elif argv[:1] == ["fakecloud"]:
+        from multicloud_broker.fakecloud.cli import main as fakecloud_main
+        return fakecloud_main(argv[1:])
+    elif argv[:2] == ["demo", "volte"]:
+        from multicloud_broker.demo.volte import main as volte_main
+        return volte_main(argv[2:])
+    args = _parser().parse_args(argv)
+    return args.run(args)
+
+
+def _monkey_patch() -> None:
+    # eventlet 0.41 announces its own deprecation on import; operators can do
+    # nothing about it, so only that warning is silenced.
+    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+    import eventlet
+    eventlet.monkey_patch()
+    from oslo_service import backend
+    backend.init_backend(backend.BackendType.EVENTLET)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from multicloud_broker.config import add_server_arguments
+    parser = argparse.ArgumentParser(
+        prog="multicloud-broker",
+        description="MultiCloud API broker: routes ONAP MultiCloud calls to cloud plugins.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API")
+    add_server_arguments(serve)
+    serve.set_defaults(run=_serve)
+
+    region = commands.add_parser("region", help="manage the embedded inventory")
+    actions = region.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, needs_type, text in (
+            ("add", True, "add a cloud region"), ("list", False, "list cloud regions"),
+            ("show", False, "show one cloud region"), ("remove", False, "remove a cloud region")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--config-file", action="append", default=[], metavar="FILE")
+        if name != "list":
+            action.add_argument("--cloud-owner", required=True)
+            action.add_argument("--cloud-region-id", required=True)
+        if needs_type:
+            action.add_argument("--cloud-type", required=True)
+            action.add_argument("--cloud-region-version", required=True)
+        action.set_defaults(run=_region)
+
+    commands.add_parser("fakecloud", help="run the simulated cloud plugin (see --help)")
+    demo = commands.add_parser("demo", help="run a demo flow through the broker")
+    demo.add_argument("flow", choices=["volte"])
+    return parser
+
+
+def _fail(message: str) -> int:
+    print(f"multicloud-broker: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from multicloud_broker.config import ConfigError, conf_from_args
+    from multicloud_broker.core.catalog import CatalogError
+    from multicloud_broker.logs import setup_logging
+    from multicloud_broker.server import serve
+    from multicloud_broker.server.sockets import BindError
+    from multicloud_broker.web import build_app
+    from multicloud_broker.wiring import build_broker
+
+    try:
+        conf = conf_from_args(args)
+        setup_logging(conf)
+        build_broker(conf)  # fail now, in one line, on a bad catalog
+        return serve(conf, lambda: build_app(conf))
+    except (ConfigError, CatalogError, BindError) as exc:
+        return _fail(str(exc))
+
+
+def _region(args: argparse.Namespace) -> int:
+    from multicloud_broker.config import ConfigError, conf_from_args
+    from multicloud_broker.inventory import CloudRegion, RegionNotFound
+    from multicloud_broker.inventory.sqlite import RegionExists, SqliteInventory
+
+    try:
+        conf = conf_from_args(args)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    if conf.inventory.backend != "sqlite":
+        return _fail("the inventory is A&AI: manage regions there")
+    inventory = SqliteInventory(conf.inventory.sqlite_path)
+    try:
+        if args.action == "add":
+            inventory.add(CloudRegion(args.cloud_owner, args.cloud_region_id,
+                                      args.cloud_type, args.cloud_region_version))
+            print(f"added {args.cloud_owner}/{args.cloud_region_id}")
+        elif args.action == "remove":
+            inventory.remove(args.cloud_owner, args.cloud_region_id)
+            print(f"removed {args.cloud_owner}/{args.cloud_region_id}")
+        elif args.action == "show":
+            _print_regions([inventory.get(args.cloud_owner, args.cloud_region_id)])
+        else:
+            _print_regions(inventory.list())
+    except (RegionExists, RegionNotFound) as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def _print_regions(regions) -> None:
+    print(f"{'CLOUD-OWNER':<20} {'CLOUD-REGION-ID':<20} {'CLOUD-TYPE':<12} VERSION")
+    for r in regions:
+        print(f"{r.cloud_owner:<20} {r.cloud_region_id:<20} {r.cloud_type:<12} "
+              f"{r.cloud_region_version}")

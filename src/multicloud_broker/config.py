@@ -1,0 +1,231 @@
+"""All configuration options, declared once, and how they are loaded.
+
+Precedence, lowest first: option defaults < config file < ONAP environment
+variables < command-line flags.  Environment variables and flags are applied
+as oslo.config overrides, so a SIGHUP reload of the config files never undoes
+what the deployment or the operator set explicitly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from importlib import resources
+
+from oslo_config import cfg
+from oslo_service import _options as service_options
+
+WEB_FRAMEWORKS = ("django", "pecan")
+
+DEFAULT_OPTS = [
+    cfg.StrOpt("web_framework", default="django", choices=WEB_FRAMEWORKS,
+               help="API framework serving the API: django or pecan."),
+    cfg.HostAddressOpt("bind_host", default="0.0.0.0",
+                       help="Address the API listens on."),
+    cfg.PortOpt("bind_port", default=9001, help="Port the API listens on."),
+    cfg.IntOpt("workers", min=1,
+               help="Worker processes. Default: the CPUs this process may use "
+                    "(CPU affinity and cgroup quota)."),
+    cfg.IntOpt("wsgi_pool_size", default=1000, min=1,
+               help="Green threads (concurrent requests) per worker."),
+    cfg.BoolOpt("wsgi_keep_alive", default=True,
+                help="Keep client connections open between requests."),
+    cfg.IntOpt("client_socket_timeout", default=900, min=0,
+               help="Seconds a client socket may stay idle; 0 waits forever."),
+    cfg.IntOpt("backlog", default=4096, min=1,
+               help="Listen backlog of the shared socket."),
+    cfg.IntOpt("max_header_line", default=16384, min=1024,
+               help="Longest request header line accepted, in bytes."),
+    cfg.IntOpt("max_url_length", default=8192, min=256,
+               help="Longest request line accepted, in bytes (414 beyond)."),
+    cfg.IntOpt("max_body_size", default=1 << 30, min=0,
+               help="Largest request body accepted, in bytes (413 beyond)."),
+    cfg.StrOpt("access_log", default="",
+               help="File for the access log; empty means standard output."),
+    cfg.StrOpt("log_level", default="INFO",
+               choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+               help="Level of the application log (standard error)."),
+    cfg.StrOpt("plugin_catalog", default="",
+               help="Plugin catalog in ONAP's provider-plugin.json format. "
+                    "Empty: the catalog shipped with the broker."),
+]
+
+INVENTORY_OPTS = [
+    cfg.StrOpt("backend", default="sqlite", choices=("sqlite", "aai"),
+               help="Where cloud regions are looked up."),
+    cfg.StrOpt("sqlite_path", default="var/inventory.sqlite",
+               help="SQLite file of the embedded inventory."),
+    cfg.FloatOpt("cache_ttl", default=30.0, min=0,
+                 help="Seconds a looked-up region is cached per worker; 0 = off."),
+]
+
+AAI_OPTS = [
+    cfg.StrOpt("protocol", default="https", choices=("http", "https")),
+    cfg.HostAddressOpt("host", default="aai.onap", help="A&AI host."),
+    cfg.PortOpt("port", default=8443),
+    cfg.StrOpt("schema_version", default="v13"),
+    cfg.StrOpt("username", default="AAI"),
+    cfg.StrOpt("password", default="AAI", secret=True),
+    cfg.BoolOpt("verify_tls", default=True,
+                help="Verify A&AI's certificate (turn off only for labs)."),
+    cfg.StrOpt("ca_file", default="", help="CA bundle for A&AI's certificate."),
+    cfg.FloatOpt("connect_timeout", default=3.0, min=0.01),
+    cfg.FloatOpt("read_timeout", default=10.0, min=0.01),
+    cfg.StrOpt("app_id", default="MultiCloud", help="Sent as X-FromAppId."),
+]
+
+MSB_OPTS = [
+    cfg.StrOpt("protocol", default="http", choices=("http", "https")),
+    cfg.HostAddressOpt("host", default="127.0.0.1", help="MSB gateway host."),
+    cfg.PortOpt("port", default=80),
+]
+
+PLUGIN_OPTS = [
+    cfg.DictOpt("endpoints", default={},
+                help="Base URL per plugin, e.g. "
+                     "multicloud-ocata:http://10.0.0.5:9006. Plugins not "
+                     "listed are reached through the MSB gateway."),
+    cfg.FloatOpt("connect_timeout", default=3.0, min=0.01),
+    cfg.FloatOpt("read_timeout", default=60.0, min=0.01),
+    cfg.IntOpt("pool_maxsize", default=100, min=1,
+               help="Kept-alive connections per plugin host, per worker."),
+    cfg.FloatOpt("capacity_timeout", default=10.0, min=0.1,
+                 help="Overall bound of one check_vim_capacity fan-out."),
+]
+
+SSL_OPTS = [
+    cfg.BoolOpt("enabled", default=False, help="Serve HTTPS."),
+    cfg.StrOpt("cert_file", default=""),
+    cfg.StrOpt("key_file", default=""),
+]
+
+GROUPS = {
+    None: DEFAULT_OPTS,
+    "inventory": INVENTORY_OPTS,
+    "aai": AAI_OPTS,
+    "msb": MSB_OPTS,
+    "plugins": PLUGIN_OPTS,
+    "ssl": SSL_OPTS,
+}
+
+# ONAP deployment variables -> (group, option, oslo type used to parse them).
+ENV_OPTIONS = {
+    "WEB_FRAMEWORK": (None, "web_framework"),
+    "MSB_PROTO": ("msb", "protocol"),
+    "MSB_ADDR": ("msb", "host"),
+    "MSB_PORT": ("msb", "port"),
+    "AAI_PROTOCOL": ("aai", "protocol"),
+    "AAI_ADDR": ("aai", "host"),
+    "AAI_PORT": ("aai", "port"),
+    "AAI_SCHEMA_VERSION": ("aai", "schema_version"),
+    "AAI_USERNAME": ("aai", "username"),
+    "AAI_PASSWORD": ("aai", "password"),
+    "SSL_ENABLED": ("ssl", "enabled"),
+}
+
+class ConfigError(Exception):
+    """A configuration value that the broker cannot start with."""
+
+
+def new_conf() -> cfg.ConfigOpts:
+    """A ConfigOpts with every option of the broker registered."""
+    conf = cfg.ConfigOpts()
+    for group, opts in GROUPS.items():
+        conf.register_opts(opts, group=group)
+    conf.register_opts(service_options.service_opts)
+    return conf
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that choose the config file and override the main options."""
+    parser.add_argument("--config-file", action="append", default=[],
+                        metavar="FILE", help="oslo.config INI file (repeatable)")
+    parser.add_argument("--web-framework", choices=WEB_FRAMEWORKS)
+    parser.add_argument("--bind-host")
+    parser.add_argument("--bind-port", type=int)
+    parser.add_argument("--workers", type=int)
+
+
+def load_config(argv: Sequence[str] = (),
+                environ: Mapping[str, str] | None = None) -> cfg.ConfigOpts:
+    """Build the configuration from flags (see add_server_arguments) and env.
+
+    Raises ConfigError with a one-line reason when a value is unusable.
+    """
+    parser = argparse.ArgumentParser(prog="multicloud-broker", add_help=False)
+    add_server_arguments(parser)
+    return conf_from_args(parser.parse_args(list(argv)), environ)
+
+
+def conf_from_args(args: argparse.Namespace,
+                   environ: Mapping[str, str] | None = None) -> cfg.ConfigOpts:
+    """Configuration from parsed add_server_arguments flags and the environment."""
+    conf = new_conf()
+    config_args: list[str] = []
+    for path in getattr(args, "config_file", None) or []:
+        if not os.access(path, os.R_OK):
+            raise ConfigError(f"cannot read config file {path}")
+        config_args += ["--config-file", path]
+    try:
+        conf(config_args, project="multicloud-broker", default_config_files=[],
+             default_config_dirs=[], use_env=False)
+        apply_environment(conf, os.environ if environ is None else environ)
+        for name in ("web_framework", "bind_host", "bind_port", "workers"):
+            value = getattr(args, name, None)
+            if value is not None:
+                _override(conf, name, value, None, "--" + name.replace("_", "-"))
+        validate(conf)
+    except (cfg.Error, ValueError) as exc:
+        raise ConfigError(_one_line(exc)) from None
+    return conf
+
+
+def apply_environment(conf: cfg.ConfigOpts, environ: Mapping[str, str]) -> None:
+    """Map ONAP's deployment variables onto options (as overrides)."""
+    for var, (group, name) in ENV_OPTIONS.items():
+        raw = environ.get(var, "").strip()
+        if not raw:
+            continue
+        _override(conf, name, raw, group, f"environment variable {var}")
+    if environ.get("AAI_ADDR", "").strip():
+        conf.set_override("backend", "aai", group="inventory")
+
+
+def validate(conf: cfg.ConfigOpts) -> None:
+    """Checks that span options or touch files: fail at start-up, not per request."""
+    for group, opts in GROUPS.items():
+        section = conf[group] if group else conf
+        for opt in opts:
+            try:
+                section[opt.dest]  # oslo parses file values lazily: force it now
+            except (cfg.Error, ValueError) as exc:
+                where = f"[{group or 'DEFAULT'}] {opt.dest}"
+                raise ConfigError(f"{where}: {_one_line(exc)}") from None
+    if conf.ssl.enabled and not (conf.ssl.cert_file and conf.ssl.key_file):
+        raise ConfigError("[ssl] enabled needs both cert_file and key_file")
+    for path in (conf.ssl.cert_file, conf.ssl.key_file) if conf.ssl.enabled else ():
+        if not os.access(path, os.R_OK):
+            raise ConfigError(f"[ssl] cannot read {path}")
+    for name, url in conf.plugins.endpoints.items():
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"[plugins] endpoints: {name} needs an http(s) URL, got {url!r}")
+
+
+def catalog_path(conf: cfg.ConfigOpts) -> str:
+    """The plugin catalog file in use."""
+    if conf.plugin_catalog:
+        return conf.plugin_catalog
+    return str(resources.files("multicloud_broker") / "data" / "provider-plugin.json")
+
+
+def _override(conf: cfg.ConfigOpts, name: str, value: object,
+              group: str | None, source: str) -> None:
+    try:
+        conf.set_override(name, value, group=group)
+    except ValueError as exc:
+        raise ConfigError(f"{source}={value!r}: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    return " ".join(str(exc).split())

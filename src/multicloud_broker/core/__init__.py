@@ -1,0 +1,1 @@
+"""The broker's behaviour, free of any web framework or server."""

@@ -1,0 +1,127 @@
+"""The broker: answers each route of the API from a neutral Request."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from urllib.parse import quote
+
+import urllib3
+
+from multicloud_broker.core import capacity
+from multicloud_broker.core.catalog import PluginCatalog
+from multicloud_broker.core.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
+from multicloud_broker.core.forwarder import Forwarder
+from multicloud_broker.core.http import Request, Response
+from multicloud_broker.core.routes import PREFIX, Route
+from multicloud_broker.core.swagger import swagger_document
+from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
+from multicloud_broker.inventory import CloudRegion, Inventory
+
+LOG = logging.getLogger(__name__)
+TRANSACTION_HEADER = "X-TransactionID"
+CAPACITY_BODY_LIMIT = 1 << 20  # a capacity request is a few hundred bytes
+
+
+class Broker:
+    """Everything the API does, once, whatever framework routes to it."""
+
+    def __init__(self, catalog: PluginCatalog, inventory: Inventory,
+                 forwarder: Forwarder, plugin_base: Callable[[str], str],
+                 fan_out: capacity.CapacityFanOut, max_body_size: int):
+        self.catalog = catalog
+        self.inventory = inventory
+        self.forwarder = forwarder
+        self.plugin_base = plugin_base
+        self.fan_out = fan_out
+        self.max_body_size = max_body_size
+        self._swagger = swagger_document()
+
+    def handle(self, route: Route | None, request: Request,
+               params: dict[str, str]) -> Response:
+        """Answer one request that matched `route` (None: no route); never raises."""
+        txid = request.headers.get("x-transactionid") or uuid.uuid4().hex
+        request.headers["x-transactionid"] = txid
+        try:
+            if route is None:
+                raise NotFound(f"no such resource: {request.path}")
+            if request.method not in route.methods:
+                raise MethodNotAllowed(request.method, route.methods)
+            if (request.content_length or 0) > self.max_body_size:
+                raise PayloadTooLarge(f"request body over {self.max_body_size} bytes")
+            response = getattr(self, route.action)(request, **params)
+        except ApiError as exc:
+            response = Response.error(exc)
+        except Exception:  # a bug of ours: log it, answer JSON, never a traceback
+            LOG.exception("unexpected error on %s %s [%s]", request.method, request.path, txid)
+            response = Response.json(500, {"error": "internal error in the broker"})
+        if response.header(TRANSACTION_HEADER) is None:
+            response.headers.append((TRANSACTION_HEADER, txid))
+        return response
+
+    # Actions, one per kind of route -------------------------------------
+
+    def vim_types(self, request: Request) -> Response:
+        return Response.raw(200, self.catalog.vim_types_json, "application/json")
+
+    def swagger(self, request: Request) -> Response:
+        return Response.raw(200, self._swagger, "application/json")
+
+    def forward(self, request: Request, vimid: str = "", cloud_owner: str = "",
+                cloud_region_id: str = "", rest: str = "") -> Response:
+        if vimid:
+            cloud_owner, cloud_region_id = parse_vim_id(vimid)
+        else:
+            make_vim_id(cloud_owner, cloud_region_id)  # validates both parts
+        region = self.inventory.get(cloud_owner, cloud_region_id,
+                                    request.headers["x-transactionid"])
+        return self.forwarder.forward(request, self._plugin_url(region, request))
+
+    def check_capacity_v0(self, request: Request) -> Response:
+        resources, vim_ids = capacity.parse_v0(request.read_json(CAPACITY_BODY_LIMIT))
+        body = json.dumps(resources).encode()
+        txid = request.headers["x-transactionid"]
+
+        def check(vim_id: str) -> Callable[[], dict | None]:
+            return lambda: self._ask_capacity(*parse_vim_id(vim_id), "v0",
+                                              f"v0/{vim_id}", body, txid)
+        answers = self.fan_out.run([check(v) for v in vim_ids])
+        return Response.json(200, {"VIMs": [v for v, a in zip(vim_ids, answers) if a]})
+
+    def check_capacity_v1(self, request: Request) -> Response:
+        resources, regions = capacity.parse_v1(request.read_json(CAPACITY_BODY_LIMIT))
+        body = json.dumps(resources).encode()
+        txid = request.headers["x-transactionid"]
+
+        def check(region: dict) -> Callable[[], dict | None]:
+            owner, region_id = region["cloud-owner"], region["cloud-region-id"]
+            return lambda: self._ask_capacity(owner, region_id, "v1",
+                                              f"v1/{owner}/{region_id}", body, txid)
+        answers = self.fan_out.run([check(r) for r in regions])
+        found = [dict(r, AZs=a.get("AZs") or []) for r, a in zip(regions, answers) if a]
+        return Response.json(200, {"VIMs": found})
+
+    # Helpers ---------------------------------------------------------------
+
+    def _plugin_url(self, region: CloudRegion, request: Request) -> str:
+        plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
+        url = f"{self.plugin_base(plugin)}/api/{plugin}/{request.path[len(PREFIX):]}"
+        return f"{url}?{request.query}" if request.query else url
+
+    def _ask_capacity(self, owner: str, region_id: str, version: str, scope: str,
+                      body: bytes, txid: str) -> dict | None:
+        make_vim_id(owner, region_id)
+        region = self.inventory.get(owner, region_id, txid)
+        plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
+        scope = "/".join(quote(part, safe="") for part in scope.split("/"))
+        url = f"{self.plugin_base(plugin)}/api/{plugin}/{scope}/capacity_check"
+        try:
+            resp = self.forwarder.post_json(
+                url, body, {"Content-Type": "application/json",
+                            TRANSACTION_HEADER: txid}, self.fan_out.timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            LOG.info("capacity check of %s unreachable: %s", scope, exc)
+            return None
+        return capacity.answer_of(resp.status, resp.data)

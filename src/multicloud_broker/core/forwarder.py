@@ -1,0 +1,119 @@
+"""Forwarding a request to a plugin and its answer back, bytes unchanged."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import urllib3
+
+from multicloud_broker.core.errors import BadGateway, GatewayTimeout, PayloadTooLarge
+from multicloud_broker.core.http import Request, Response
+
+LOG = logging.getLogger(__name__)
+
+# RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded.
+HOP_BY_HOP = frozenset((
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+    "te", "trailer", "trailers", "transfer-encoding", "upgrade",
+))
+CHUNK = 64 * 1024
+
+
+def end_to_end(headers: list[tuple[str, str]] | dict) -> list[tuple[str, str]]:
+    """Headers without the hop-by-hop ones, nor any that `Connection` names."""
+    items = headers.items() if isinstance(headers, dict) else headers
+    named = set()
+    for key, value in items:
+        if key.lower() == "connection":
+            named.update(token.strip().lower() for token in value.split(","))
+    return [(k, v) for k, v in items
+            if k.lower() not in HOP_BY_HOP and k.lower() not in named]
+
+
+class Forwarder:
+    """One pooled, keep-alive HTTP client per worker for all plugins."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float,
+                 pool_maxsize: int, max_body_size: int):
+        self._http = urllib3.PoolManager(num_pools=50, maxsize=pool_maxsize,
+                                         retries=False)
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._max_body = max_body_size
+
+    def forward(self, request: Request, url: str) -> Response:
+        """Send request's method, headers and body to url; return the answer."""
+        headers = {_title(k): v for k, v in end_to_end(request.headers)
+                   if k != "host"}
+        body = None
+        if request.has_body and request.body is not None:
+            body = _limited(request.body, request.content_length, self._max_body)
+        try:
+            upstream = self._http.urlopen(
+                request.method, url, body=body, headers=headers,
+                chunked=request.content_length is None and body is not None,
+                preload_content=False, decode_content=False, redirect=False,
+                timeout=self._timeout)
+        except urllib3.exceptions.NewConnectionError as exc:
+            # Checked first: urllib3 derives it from ConnectTimeoutError.
+            raise BadGateway(f"plugin unreachable ({url}): {_reason(exc)}") from None
+        except urllib3.exceptions.TimeoutError:
+            raise GatewayTimeout(f"plugin did not answer in time ({url})") from None
+        except urllib3.exceptions.HTTPError as exc:
+            LOG.warning("plugin unreachable at %s: %s", url, exc)
+            raise BadGateway(f"plugin unreachable ({url}): {_reason(exc)}") from None
+        return Response(upstream.status, end_to_end(list(upstream.headers.items())),
+                        b"" if request.method == "HEAD" else _stream(upstream, url))
+
+    def post_json(self, url: str, body: bytes, headers: dict, timeout: float):
+        """A small JSON POST (capacity checks); urllib3 errors propagate."""
+        return self._http.request("POST", url, body=body, headers=headers,
+                                  timeout=urllib3.Timeout(
+                                      connect=min(timeout, self._timeout.connect_timeout),
+                                      read=timeout))
+
+    def close(self) -> None:
+        self._http.clear()
+
+
+def _title(name: str) -> str:
+    return "-".join(part.capitalize() for part in name.split("-"))
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return type(reason).__name__
+
+
+def _limited(stream: BinaryIO, length: int | None, limit: int) -> Iterator[bytes]:
+    """The body in chunks; PayloadTooLarge once more than `limit` bytes came."""
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"request body over {limit} bytes")
+
+    def chunks() -> Iterator[bytes]:
+        sent = 0
+        remaining = length
+        while remaining is None or remaining > 0:
+            size = CHUNK if remaining is None else min(CHUNK, remaining)
+            data = stream.read(size)
+            if not data:
+                return
+            sent += len(data)
+            if sent > limit:
+                raise PayloadTooLarge(f"request body over {limit} bytes")
+            if remaining is not None:
+                remaining -= len(data)
+            yield data
+    return chunks()
+
+
+def _stream(upstream: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
+    """The plugin's body as it comes; the connection goes back to the pool."""
+    try:
+        yield from upstream.stream(CHUNK, decode_content=False)
+    except urllib3.exceptions.HTTPError as exc:
+        # Status and headers are already sent: all we can do is cut the body.
+        LOG.warning("plugin body from %s cut short: %s", url, exc)
+    finally:
+        upstream.release_conn()

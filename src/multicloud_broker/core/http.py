@@ -1,0 +1,105 @@
+"""The neutral request and response that core handlers take and give."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any, BinaryIO
+
+from multicloud_broker.core.errors import ApiError, BadRequest, PayloadTooLarge
+
+JSON = "application/json"
+
+
+def _reason(code: int) -> str:
+    try:
+        return HTTPStatus(code).phrase
+    except ValueError:
+        return "Unknown"
+
+
+# "404 Not Found" for every code, built once.
+STATUS_LINES = {code: f"{code} {_reason(code)}" for code in range(100, 600)}
+
+
+@dataclass
+class Request:
+    """What core needs of an HTTP request, built from a WSGI environ."""
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # lower-case names
+    body: BinaryIO | None
+    content_length: int | None
+    environ: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, Any]) -> "Request":
+        """Read method, path, query, headers and the body stream from WSGI."""
+        headers = {}
+        for key, value in environ.items():
+            if key.startswith("HTTP_"):
+                headers[key[5:].replace("_", "-").lower()] = value
+        if environ.get("CONTENT_TYPE"):
+            headers["content-type"] = environ["CONTENT_TYPE"]
+        length = environ.get("CONTENT_LENGTH")
+        content_length = int(length) if length and length.isdigit() else None
+        if content_length is not None:
+            headers["content-length"] = length
+        path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
+        return cls(method=environ["REQUEST_METHOD"].upper(), path=path,
+                   query=environ.get("QUERY_STRING", ""), headers=headers,
+                   body=environ.get("wsgi.input"), content_length=content_length,
+                   environ=environ)
+
+    @property
+    def has_body(self) -> bool:
+        return bool(self.content_length) or "chunked" in self.headers.get(
+            "transfer-encoding", "").lower()
+
+    def read_json(self, limit: int) -> Any:
+        """The body parsed as JSON: 413 beyond `limit` bytes, 400 if not JSON."""
+        if self.content_length is not None and self.content_length > limit:
+            raise PayloadTooLarge(f"request body over {limit} bytes")
+        raw = self.body.read(limit + 1) if self.body is not None and self.has_body else b""
+        if len(raw) > limit:
+            raise PayloadTooLarge(f"request body over {limit} bytes")
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("request body is not valid JSON") from None
+
+
+@dataclass
+class Response:
+    """Status, headers and a body of bytes or an iterable of bytes."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes | Iterable[bytes] = b""
+
+    @classmethod
+    def json(cls, status: int, payload: Any,
+             headers: Iterable[tuple[str, str]] = ()) -> "Response":
+        data = json.dumps(payload).encode()
+        return cls.raw(status, data, JSON, headers)
+
+    @classmethod
+    def raw(cls, status: int, data: bytes, content_type: str,
+            headers: Iterable[tuple[str, str]] = ()) -> "Response":
+        return cls(status, [("Content-Type", content_type),
+                            ("Content-Length", str(len(data))), *headers], data)
+
+    @classmethod
+    def error(cls, exc: ApiError) -> "Response":
+        return cls.json(exc.status, {"error": exc.message}, exc.headers)
+
+    def header(self, name: str) -> str | None:
+        lower = name.lower()
+        for key, value in self.headers:
+            if key.lower() == lower:
+                return value
+        return None

@@ -1,0 +1,86 @@
+"""The API's route table: each path once, with the methods it allows.
+
+Both web adapters route from this table in their own way (a Django URLconf,
+a Pecan `_route`), and the Swagger document is generated from it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+PREFIX = "/api/multicloud/"
+ALL_FORWARDED = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
+_PARAM = re.compile(r"\{(\w+)(:path)?\}")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A path template under PREFIX, e.g. `v0/{vimid}/registry`."""
+
+    template: str
+    methods: tuple[str, ...]
+    action: str          # name of the Broker method that answers it
+    summary: str
+    regex: re.Pattern = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "regex", re.compile(self.pattern()))
+
+    def pattern(self) -> str:
+        """Regex of the path below PREFIX, named groups for the parameters."""
+        def group(match: re.Match) -> str:
+            body = ".+" if match.group(2) else "[^/]+"
+            return f"(?P<{match.group(1)}>{body})"
+        return "^" + _PARAM.sub(group, re.escape(self.template).replace(r"\{", "{").replace(r"\}", "}")) + "/?$"
+
+    @property
+    def params(self) -> list[str]:
+        return [m.group(1) for m in _PARAM.finditer(self.template)]
+
+
+def _vim_routes(version: str, scope: str, extra: list[Route]) -> list[Route]:
+    base = f"{version}/{scope}"
+    return [
+        Route(base, ("DELETE",), "forward", "Unregister the cloud region"),
+        Route(f"{base}/registry", ("POST", "GET"), "forward",
+              "Register or re-discover the cloud region"),
+        Route(f"{base}/identity/v3", ("GET", "POST"), "forward", "Identity service"),
+        Route(f"{base}/identity/v3/auth/tokens", ("GET", "POST"), "forward",
+              "Issue or check a token"),
+        Route(f"{base}/extensions", ("GET",), "forward", "List plugin extensions"),
+        *extra,
+        Route(f"{base}/{{rest:path}}", ALL_FORWARDED, "forward",
+              "Any other VIM-scoped call, forwarded to the region's plugin"),
+    ]
+
+
+ROUTES: tuple[Route, ...] = (
+    Route("v0/vim_types", ("GET",), "vim_types", "Cloud types and versions served"),
+    Route("v1/vim_types", ("GET",), "vim_types", "Cloud types and versions served"),
+    Route("v0/swagger.json", ("GET",), "swagger", "This API as Swagger 2.0"),
+    Route("v1/swagger.json", ("GET",), "swagger", "This API as Swagger 2.0"),
+    Route("v0/check_vim_capacity", ("POST",), "check_capacity_v0",
+          "Which of the listed VIMs can host the given resources"),
+    Route("v1/check_vim_capacity", ("POST",), "check_capacity_v1",
+          "Which of the listed cloud regions can host the given resources"),
+    *_vim_routes("v0", "{vimid}", []),
+    *_vim_routes("v1", "{cloud_owner}/{cloud_region_id}", [
+        Route("v1/{cloud_owner}/{cloud_region_id}/infra_workload",
+              ("GET", "POST", "DELETE"), "forward", "Deploy or list workloads"),
+        Route("v1/{cloud_owner}/{cloud_region_id}/infra_workload/{rest:path}",
+              ("GET", "POST", "DELETE"), "forward", "One workload"),
+    ]),
+)
+
+
+def match(path: str) -> tuple[Route, dict[str, str]] | None:
+    """The first route whose template matches a full request path."""
+    if not path.startswith(PREFIX):
+        return None
+    below = path[len(PREFIX):]
+    for route in ROUTES:
+        found = route.regex.match(below)
+        if found:
+            return route, found.groupdict()
+    return None

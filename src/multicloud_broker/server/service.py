@@ -1,0 +1,77 @@
+"""The one place that runs a WSGI server: eventlet's, in an oslo.service.
+
+Replacing eventlet later means replacing this module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+import eventlet
+import eventlet.wsgi
+from oslo_config import cfg
+from oslo_service import service
+
+from multicloud_broker.server.access_log import AccessLog
+from multicloud_broker.server.sockets import wrap_tls
+
+LOG = logging.getLogger(__name__)
+
+
+class _QuietLog:
+    """eventlet's own per-connection messages go to debug level."""
+
+    def info(self, msg, *args):
+        LOG.debug(msg, *args)
+
+    debug = info
+    error = info
+
+    def write(self, msg):
+        LOG.debug(msg.rstrip())
+
+
+class WSGIService(service.ServiceBase):
+    """Serves a WSGI app on the inherited listening socket."""
+
+    def __init__(self, conf: cfg.ConfigOpts, sock: socket.socket,
+                 app_factory: Callable[[], Callable]):
+        self.conf = conf
+        self.sock = sock
+        self.app_factory = app_factory
+        self._server = None
+
+    def start(self) -> None:
+        conf = self.conf
+        app = AccessLog(self.app_factory())
+        eventlet.wsgi.MAX_HEADER_LINE = conf.max_header_line
+        # The server closes the socket it is given when it stops: hand it a
+        # duplicate, so the shared socket stays open across reloads.
+        sock = wrap_tls(self.sock.dup(), conf)
+        self._server = eventlet.spawn(
+            eventlet.wsgi.server, sock, app,
+            custom_pool=eventlet.GreenPool(conf.wsgi_pool_size),
+            keepalive=conf.wsgi_keep_alive,
+            socket_timeout=conf.client_socket_timeout or None,
+            url_length_limit=conf.max_url_length,
+            log=_QuietLog(), log_output=False, debug=False,
+            capitalize_response_headers=False)
+        LOG.info("worker %d serving %s on %s:%d", os.getpid(), conf.web_framework,
+                 conf.bind_host, conf.bind_port)
+
+    def stop(self, graceful: bool = True) -> None:
+        """Stop accepting; wait for in-flight requests (launcher bounds it)."""
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.kill()  # the accept loop ends; its `finally` drains the pool
+            server.wait()
+
+    def wait(self) -> None:
+        if self._server is not None:
+            self._server.wait()
+
+    def reset(self) -> None:
+        """After SIGHUP: the next start() builds the app from the new config."""

@@ -1,0 +1,1 @@
+"""The Django adapter: a URLconf generated from core's route table."""

@@ -1,0 +1,1 @@
+"""The Pecan adapter: a root controller whose `_route` uses core's table."""

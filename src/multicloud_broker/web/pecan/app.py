@@ -1,0 +1,63 @@
+"""Builds the Pecan WSGI app around a Broker."""
+
+from __future__ import annotations
+
+import pecan
+from pecan.hooks import PecanHook
+
+from multicloud_broker.core.errors import ApiError
+from multicloud_broker.core.http import Request, Response
+from multicloud_broker.web.pecan.controllers import REQUEST_KEY, RootController, to_webob
+
+
+class BrokerPecan(pecan.Pecan):
+    """Pecan, told to leave bodies and statuses as the broker makes them."""
+
+    def __call__(self, environ, start_response):
+        # Pecan parses JSON and form bodies into controller arguments, which
+        # reads (and buffers) them; the broker streams bodies to plugins
+        # untouched, so core takes the stream first and Pecan sees none.
+        environ[REQUEST_KEY] = Request.from_environ(environ)
+        environ["wsgi.input"] = _EMPTY
+        environ["CONTENT_LENGTH"] = "0"
+        return super().__call__(environ, start_response)
+
+    def _handle_empty_response_body(self, state):
+        # Pecan turns an empty 200 into 204 and reads streamed bodies to find
+        # out; a plugin's answer must reach the client unchanged and streamed.
+        return None
+
+
+class _EmptyInput:
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return b""
+
+
+_EMPTY = _EmptyInput()
+
+
+class JsonAnswersHook(PecanHook):
+    """Every answer is the broker's JSON or a plugin's own bytes."""
+
+    def on_route(self, state):
+        # Skip Pecan's Accept negotiation: it would answer 406 to clients
+        # whose Accept does not list JSON, though plugins choose their types.
+        state.request.pecan["content_type"] = "application/json"
+
+    def on_error(self, state, exc):
+        # Whatever escapes (Pecan's own HTTP errors included) is answered as
+        # JSON, never as Pecan's HTML page.
+        status = getattr(exc, "status_int", 500)
+        message = getattr(exc, "detail", None) or getattr(exc, "title", None)
+        error = ApiError(message or "internal error in the broker")
+        error.status = status
+        return to_webob(Response.error(error))
+
+
+def make_app(broker) -> BrokerPecan:
+    """Pecan's WSGI app serving `broker`."""
+    return BrokerPecan(RootController(broker), hooks=[JsonAnswersHook()],
+                       force_canonical=False, guess_content_type_from_ext=False)

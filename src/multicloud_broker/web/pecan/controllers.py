@@ -1,0 +1,43 @@
+"""Pecan controllers: route with core's table, answer with core's Broker."""
+
+from __future__ import annotations
+
+import pecan
+import webob
+
+from multicloud_broker.core.broker import Broker
+from multicloud_broker.core.http import STATUS_LINES, Response
+from multicloud_broker.core.routes import match
+
+ROUTE_KEY = "multicloud.route"
+REQUEST_KEY = "multicloud.request"
+
+
+class RootController:
+    """Pecan's entry point; `_route` picks the API route for every path."""
+
+    def __init__(self, broker: Broker):
+        self.broker = broker
+
+    @pecan.expose()
+    def _route(self, args, request):
+        request.environ[ROUTE_KEY] = match(request.environ[REQUEST_KEY].path)
+        return self.answer, []
+
+    @pecan.expose(content_type="application/json")
+    def answer(self, *args, **kwargs):
+        environ = pecan.request.environ
+        core_request = environ[REQUEST_KEY]
+        route, params = environ[ROUTE_KEY] or (None, {})
+        return to_webob(self.broker.handle(route, core_request, params))
+
+
+def to_webob(response: Response) -> webob.Response:
+    """core Response -> WebOb response, headers and status untouched."""
+    out = webob.Response(status=STATUS_LINES.get(response.status, f"{response.status} Unknown"),
+                         headerlist=list(response.headers), charset=None)
+    if isinstance(response.body, bytes):
+        out.body = response.body
+    else:
+        out.app_iter = response.body
+    return out
