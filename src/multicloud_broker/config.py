@@ -61,24 +61,31 @@ INVENTORY_OPTS = [
 ]
 
 AAI_OPTS = [
-    cfg.StrOpt("protocol", default="https", choices=("http", "https")),
-    cfg.HostAddressOpt("host", default="aai.onap", help="A&AI host."),
-    cfg.PortOpt("port", default=8443),
-    cfg.StrOpt("schema_version", default="v13"),
-    cfg.StrOpt("username", default="AAI"),
-    cfg.StrOpt("password", default="AAI", secret=True),
+    cfg.StrOpt("protocol", default="https", choices=("http", "https"),
+               help="A&AI scheme (AAI_PROTOCOL)."),
+    cfg.HostAddressOpt("host", default="aai.onap", help="A&AI host (AAI_ADDR)."),
+    cfg.PortOpt("port", default=8443, help="A&AI port (AAI_PORT)."),
+    cfg.StrOpt("schema_version", default="v13",
+               help="A&AI schema version in the URL (AAI_SCHEMA_VERSION)."),
+    cfg.StrOpt("username", default="AAI", help="Basic auth user (AAI_USERNAME)."),
+    cfg.StrOpt("password", default="AAI", secret=True,
+               help="Basic auth password (AAI_PASSWORD)."),
     cfg.BoolOpt("verify_tls", default=True,
                 help="Verify A&AI's certificate (turn off only for labs)."),
     cfg.StrOpt("ca_file", default="", help="CA bundle for A&AI's certificate."),
-    cfg.FloatOpt("connect_timeout", default=3.0, min=0.01),
-    cfg.FloatOpt("read_timeout", default=10.0, min=0.01),
+    cfg.FloatOpt("connect_timeout", default=3.0, min=0.01,
+                 help="Seconds to connect to A&AI."),
+    cfg.FloatOpt("read_timeout", default=10.0, min=0.01,
+                 help="Seconds to wait for A&AI's answer."),
     cfg.StrOpt("app_id", default="MultiCloud", help="Sent as X-FromAppId."),
 ]
 
 MSB_OPTS = [
-    cfg.StrOpt("protocol", default="http", choices=("http", "https")),
-    cfg.HostAddressOpt("host", default="127.0.0.1", help="MSB gateway host."),
-    cfg.PortOpt("port", default=80),
+    cfg.StrOpt("protocol", default="http", choices=("http", "https"),
+               help="MSB gateway scheme (MSB_PROTO)."),
+    cfg.HostAddressOpt("host", default="127.0.0.1",
+                       help="MSB gateway host (MSB_ADDR)."),
+    cfg.PortOpt("port", default=80, help="MSB gateway port (MSB_PORT)."),
 ]
 
 PLUGIN_OPTS = [
@@ -86,8 +93,10 @@ PLUGIN_OPTS = [
                 help="Base URL per plugin, e.g. "
                      "multicloud-ocata:http://10.0.0.5:9006. Plugins not "
                      "listed are reached through the MSB gateway."),
-    cfg.FloatOpt("connect_timeout", default=3.0, min=0.01),
-    cfg.FloatOpt("read_timeout", default=60.0, min=0.01),
+    cfg.FloatOpt("connect_timeout", default=3.0, min=0.01,
+                 help="Seconds to connect to a plugin (502 when refused)."),
+    cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
+                 help="Seconds to wait for a plugin's answer (504 beyond)."),
     cfg.IntOpt("pool_maxsize", default=100, min=1,
                help="Kept-alive connections per plugin host, per worker."),
     cfg.FloatOpt("capacity_timeout", default=10.0, min=0.1,
@@ -95,9 +104,9 @@ PLUGIN_OPTS = [
 ]
 
 SSL_OPTS = [
-    cfg.BoolOpt("enabled", default=False, help="Serve HTTPS."),
-    cfg.StrOpt("cert_file", default=""),
-    cfg.StrOpt("key_file", default=""),
+    cfg.BoolOpt("enabled", default=False, help="Serve HTTPS (SSL_ENABLED)."),
+    cfg.StrOpt("cert_file", default="", help="PEM certificate (chain) file."),
+    cfg.StrOpt("key_file", default="", help="PEM private key file."),
 ]
 
 GROUPS = {
@@ -133,6 +142,9 @@ def new_conf() -> cfg.ConfigOpts:
     conf = cfg.ConfigOpts()
     for group, opts in GROUPS.items():
         conf.register_opts(opts, group=group)
+    # oslo.service's own options (graceful_shutdown_timeout...): the launcher
+    # registers the same objects; registering them now lets config files and
+    # validation see them before any launcher exists.
     conf.register_opts(service_options.service_opts)
     return conf
 
@@ -229,3 +241,8 @@ def _override(conf: cfg.ConfigOpts, name: str, value: object,
 
 def _one_line(exc: Exception) -> str:
     return " ".join(str(exc).split())
+
+
+def list_opts() -> list[tuple[str | None, list[cfg.Opt]]]:
+    """For oslo-config-generator (entry point `oslo.config.opts`)."""
+    return [(group, list(opts)) for group, opts in GROUPS.items()]

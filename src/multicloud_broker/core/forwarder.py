@@ -63,8 +63,11 @@ class Forwarder:
         except urllib3.exceptions.HTTPError as exc:
             LOG.warning("plugin unreachable at %s: %s", url, exc)
             raise BadGateway(f"plugin unreachable ({url}): {_reason(exc)}") from None
-        return Response(upstream.status, end_to_end(list(upstream.headers.items())),
-                        b"" if request.method == "HEAD" else _stream(upstream, url))
+        headers = end_to_end(list(upstream.headers.items()))
+        if request.method == "HEAD":
+            upstream.release_conn()
+            return Response(upstream.status, headers, b"")
+        return Response(upstream.status, headers, _stream(upstream, url))
 
     def post_json(self, url: str, body: bytes, headers: dict, timeout: float):
         """A small JSON POST (capacity checks); urllib3 errors propagate."""

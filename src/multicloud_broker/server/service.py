@@ -11,6 +11,7 @@ import socket
 from collections.abc import Callable
 
 import eventlet
+import greenlet
 import eventlet.wsgi
 from oslo_config import cfg
 from oslo_service import service
@@ -32,6 +33,15 @@ class _QuietLog:
 
     def write(self, msg):
         LOG.debug(msg.rstrip())
+
+
+def _wait(server: eventlet.greenthread.GreenThread) -> None:
+    # A killed green thread re-raises GreenletExit in whoever waits for it;
+    # here that is the expected end, not an error to pass on.
+    try:
+        server.wait()
+    except greenlet.GreenletExit:
+        pass
 
 
 class WSGIService(service.ServiceBase):
@@ -67,11 +77,11 @@ class WSGIService(service.ServiceBase):
         if self._server is not None:
             server, self._server = self._server, None
             server.kill()  # the accept loop ends; its `finally` drains the pool
-            server.wait()
+            _wait(server)
 
     def wait(self) -> None:
         if self._server is not None:
-            self._server.wait()
+            _wait(self._server)
 
     def reset(self) -> None:
         """After SIGHUP: the next start() builds the app from the new config."""

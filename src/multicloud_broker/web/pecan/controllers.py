@@ -34,10 +34,9 @@ class RootController:
 
 def to_webob(response: Response) -> webob.Response:
     """core Response -> WebOb response, headers and status untouched."""
-    out = webob.Response(status=STATUS_LINES.get(response.status, f"{response.status} Unknown"),
-                         headerlist=list(response.headers), charset=None)
-    if isinstance(response.body, bytes):
-        out.body = response.body
-    else:
-        out.app_iter = response.body
-    return out
+    # Passing headerlist and app_iter together keeps WebOb from recomputing
+    # Content-Length or adding a Content-Type of its own.
+    body = response.body
+    return webob.Response(status=STATUS_LINES.get(response.status, f"{response.status} Unknown"),
+                          headerlist=list(response.headers), charset=None,
+                          app_iter=[body] if isinstance(body, bytes) else body)

@@ -1,0 +1,37 @@
+#!/bin/sh
+# Container entry point. Honours ONAP's deployment variables as the original
+# broker image did: WEB_FRAMEWORK (django|pecan), MSB_ADDR, MSB_PORT,
+# MSB_PROTO, AAI_ADDR, AAI_PORT, AAI_PROTOCOL, AAI_SCHEMA_VERSION,
+# AAI_USERNAME, AAI_PASSWORD and SSL_ENABLED. The broker reads them itself
+# (no source file is rewritten); this script only adds files and logs.
+#
+#   MULTICLOUD_BROKER_CONFIG  optional config file (default below, if present)
+#   SSL_CERT_FILE, SSL_KEY_FILE  certificate and key when SSL_ENABLED=true
+#   LOG_DIR                   write the access log there (e.g. ONAP's
+#                             /var/log/onap/multicloud/multivimbroker);
+#                             unset: standard output
+set -eu
+
+CONFIG=${MULTICLOUD_BROKER_CONFIG:-/etc/multicloud-broker/multicloud-broker.conf}
+CERT_DIR=/etc/multicloud-broker/ssl
+
+set -- serve "$@"
+if [ -r "$CONFIG" ]; then
+    set -- "$@" --config-file "$CONFIG"
+fi
+
+# Options that have no ONAP variable of their own go in a generated file.
+GENERATED=$(mktemp /tmp/multicloud-broker.XXXXXX.conf)
+echo "[DEFAULT]" > "$GENERATED"
+if [ -n "${LOG_DIR:-}" ]; then
+    mkdir -p "$LOG_DIR"
+    echo "access_log = $LOG_DIR/access.log" >> "$GENERATED"
+fi
+if [ "${SSL_ENABLED:-false}" = "true" ]; then
+    printf '[ssl]\ncert_file = %s\nkey_file = %s\n' \
+        "${SSL_CERT_FILE:-$CERT_DIR/cert.crt}" "${SSL_KEY_FILE:-$CERT_DIR/cert.key}" >> "$GENERATED"
+fi
+set -- "$@" --config-file "$GENERATED"
+
+# exec: the broker is PID 1's successor and receives SIGTERM/SIGHUP directly.
+exec multicloud-broker "$@"

@@ -1,0 +1,1 @@
+"""Demonstrations users can run against a broker (`multicloud-broker demo ...`)."""
