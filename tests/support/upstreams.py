@@ -1,0 +1,394 @@
+"""Real upstream HTTP servers for tests: a programmable plugin and an A&AI look-alike.
+
+Each server listens on 127.0.0.1 on an ephemeral port and serves from daemon
+threads of the test process. They speak HTTP/1.1 with keep-alive (the broker
+pools its connections to them), read request bodies sent with Content-Length
+or chunked, and record every request so tests can assert what the broker sent.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+LOCALHOST = "127.0.0.1"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((LOCALHOST, 0))
+        return sock.getsockname()[1]
+
+
+class ClosedPort:
+    """A port kept bound but never listening, so connecting to it is refused.
+
+    Holding the bound socket stops another process from taking the port while
+    a test relies on it being dead.
+    """
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.bind((LOCALHOST, 0))
+        self.port: int = self._sock.getsockname()[1]
+        self.url = f"http://{LOCALHOST}:{self.port}"
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def __enter__(self) -> "ClosedPort":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class RecordedRequest:
+    """One request as an upstream server received it."""
+
+    method: str
+    target: str  # the raw request target: path and query as sent
+    headers: Message  # case-insensitive access: headers["x-auth-token"]
+    body: bytes
+    received_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    @property
+    def query(self) -> str:
+        return self.target.split("?", 1)[1] if "?" in self.target else ""
+
+    @property
+    def header_items(self) -> list[tuple[str, str]]:
+        return list(self.headers.items())
+
+    def header_names(self) -> set[str]:
+        """Lower-case names of all headers received."""
+        return {name.lower() for name in self.headers.keys()}
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    """The request body, whether framed by Content-Length or chunked."""
+    if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
+        return _read_chunked(handler.rfile)
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
+
+
+def _read_chunked(rfile: Any) -> bytes:
+    parts = []
+    while True:
+        size_line = rfile.readline(65537)
+        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if size == 0:
+            break
+        parts.append(rfile.read(size))
+        rfile.readline()  # CRLF after each chunk
+    while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+        pass  # trailers, ignored
+    return b"".join(parts)
+
+
+class _QuietThreadingServer(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # slow handlers must not hold up shutdown
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client (the broker) giving up on a slow answer breaks the pipe: expected.
+        pass
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "TestUpstream/1.0"
+    owner: "_RecordingServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def _handle(self) -> None:
+        body = read_body(self)
+        recorded = RecordedRequest(self.command, self.path, self.headers, body)
+        self.owner._record(recorded)
+        self.owner._respond(self, recorded)
+
+    def send_reply(self, status: int, body: bytes = b"",
+                   headers: list[tuple[str, str]] | None = None,
+                   chunked: bool = False) -> None:
+        """Write a complete HTTP/1.1 answer, always framed so keep-alive stays valid."""
+        headers = list(headers or [])
+        names = {name.lower() for name, _ in headers}
+        no_body = self.command == "HEAD" or status in (204, 304) or 100 <= status < 200
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if chunked and not no_body:
+            self.send_header("Transfer-Encoding", "chunked")
+        elif "content-length" not in names and not (status in (204, 304)):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if no_body:
+            return
+        if chunked:
+            step = 64 * 1024
+            for start in range(0, len(body), step):
+                piece = body[start:start + step]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.write(b"0\r\n\r\n")
+        else:
+            self.wfile.write(body)
+
+
+for _method in METHODS:
+    setattr(_RecordingHandler, "do_" + _method, _RecordingHandler._handle)
+
+
+class _RecordingServer:
+    """Base: a threaded HTTP server that records requests and answers via _respond."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._requests: list[RecordedRequest] = []
+        handler = type("Handler", (_RecordingHandler,), {"owner": self})
+        self._httpd = _QuietThreadingServer((LOCALHOST, 0), handler)
+        self.port: int = self._httpd.server_address[1]
+        self.url = f"http://{LOCALHOST}:{self.port}"
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "_RecordingServer":
+        self._thread = threading.Thread(target=self._httpd.serve_forever,
+                                        kwargs={"poll_interval": 0.1},
+                                        name=type(self).__name__, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> "_RecordingServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- recording -------------------------------------------------------
+    def _record(self, recorded: RecordedRequest) -> None:
+        with self._lock:
+            self._requests.append(recorded)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    def requests_to(self, path: str, method: str | None = None) -> list[RecordedRequest]:
+        """Requests received for exactly this path (query ignored)."""
+        return [r for r in self.requests
+                if r.path == path and (method is None or r.method == method)]
+
+    def wait_for(self, path: str, count: int = 1, timeout: float = 10.0,
+                 method: str | None = None) -> list[RecordedRequest]:
+        """The requests to `path` once at least `count` arrived (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.requests_to(path, method)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.02)
+
+    def _respond(self, handler: _RecordingHandler, recorded: RecordedRequest) -> None:
+        raise NotImplementedError
+
+
+@dataclass
+class Behaviour:
+    """How the plugin answers one path."""
+
+    status: int = 200
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    delay: float = 0.0  # seconds to sleep before answering (a slow plugin)
+    chunked: bool = False  # answer with Transfer-Encoding: chunked
+    drop: bool = False  # close the connection without any answer
+
+
+def _echo(recorded: RecordedRequest) -> bytes:
+    try:
+        text: str | None = recorded.body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    return json.dumps({
+        "method": recorded.method,
+        "path": recorded.path,
+        "query": recorded.query,
+        "headers": {name.lower(): value for name, value in recorded.headers.items()},
+        "body_length": len(recorded.body),
+        "body": text,
+    }, sort_keys=True).encode()
+
+
+class PluginServer(_RecordingServer):
+    """A MultiCloud plugin stand-in.
+
+    Default answer: 200 with a JSON echo of what it received (method, path,
+    query, headers with lower-case names, body). `respond()` programs another
+    answer for one path (optionally one method); `answer_capacity()` programs a
+    capacity_check verdict.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._behaviours: dict[tuple[str | None, str], Behaviour] = {}
+
+    def respond(self, path: str, status: int = 200, body: bytes | None = None,
+                headers: list[tuple[str, str]] | dict[str, str] | None = None,
+                json_body: Any = None, delay: float = 0.0, chunked: bool = False,
+                drop: bool = False, method: str | None = None) -> Behaviour:
+        """Program the answer for requests to `path` (and `method`, if given)."""
+        header_list = list(headers.items()) if isinstance(headers, dict) else list(headers or [])
+        if json_body is not None:
+            body = json.dumps(json_body).encode()
+            if not any(n.lower() == "content-type" for n, _ in header_list):
+                header_list.append(("Content-Type", "application/json"))
+        behaviour = Behaviour(status, body or b"", header_list, delay, chunked, drop)
+        with self._lock:
+            self._behaviours[(method.upper() if method else None, path)] = behaviour
+        return behaviour
+
+    def answer_capacity(self, path: str, result: bool, azs: list | None = None,
+                        delay: float = 0.0, status: int = 200) -> Behaviour:
+        """Program a capacity_check answer: {"result": result[, "AZs": azs]}."""
+        payload: dict[str, Any] = {"result": result}
+        if azs is not None:
+            payload["AZs"] = azs
+        return self.respond(path, status=status, json_body=payload, delay=delay,
+                            method="POST")
+
+    def reset(self) -> None:
+        """Forget programmed answers and recorded requests."""
+        with self._lock:
+            self._behaviours.clear()
+            self._requests.clear()
+
+    def _behaviour_for(self, method: str, path: str) -> Behaviour | None:
+        with self._lock:
+            return (self._behaviours.get((method, path))
+                    or self._behaviours.get((None, path)))
+
+    def _respond(self, handler: _RecordingHandler, recorded: RecordedRequest) -> None:
+        behaviour = self._behaviour_for(recorded.method, recorded.path)
+        if behaviour is None:
+            handler.send_reply(200, _echo(recorded), [("Content-Type", "application/json")])
+            return
+        if behaviour.delay:
+            time.sleep(behaviour.delay)
+        if behaviour.drop:
+            handler.close_connection = True
+            return
+        handler.send_reply(behaviour.status, behaviour.body, behaviour.headers,
+                           chunked=behaviour.chunked)
+
+
+_AAI_REGION_PATH = re.compile(
+    r"^/aai/(?P<schema>[^/]+)/cloud-infrastructure/cloud-regions/cloud-region/"
+    r"(?P<owner>[^/]+)/(?P<region>[^/]+)$")
+
+
+def aai_region_record(owner: str, region: str, cloud_type: str, version: str) -> dict:
+    """An A&AI cloud-region object with the fields the broker reads (and some it does not)."""
+    return {
+        "cloud-owner": owner,
+        "cloud-region-id": region,
+        "cloud-type": cloud_type,
+        "cloud-region-version": version,
+        "owner-defined-type": "t1",
+        "cloud-zone": "z1",
+        "complex-name": "clli1",
+        "identity-url": f"http://keystone.example/{region}/v3",
+        "resource-version": "1536823406389",
+    }
+
+
+class AAIServer(_RecordingServer):
+    """An A&AI stand-in answering cloud-region look-ups from a dict.
+
+    `mode` switches the answer for every request: "ok" (the dict; 404 when the
+    region is unknown), "garbage" (200 with a non-JSON body) or "error" (500).
+    """
+
+    MODES = ("ok", "garbage", "error")
+
+    def __init__(self, regions: dict[tuple[str, str], dict] | None = None) -> None:
+        super().__init__()
+        self.regions: dict[tuple[str, str], dict] = dict(regions or {})
+        self.mode = "ok"
+
+    def add_region(self, owner: str, region: str, cloud_type: str, version: str) -> None:
+        with self._lock:
+            self.regions[(owner, region)] = aai_region_record(owner, region, cloud_type, version)
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in self.MODES:
+            raise ValueError(mode)
+        self.mode = mode
+
+    def _respond(self, handler: _RecordingHandler, recorded: RecordedRequest) -> None:
+        json_type = [("Content-Type", "application/json")]
+        if self.mode == "garbage":
+            handler.send_reply(200, b"<html>this is not JSON{", [("Content-Type", "text/html")])
+            return
+        if self.mode == "error":
+            handler.send_reply(500, b'{"requestError": {"serviceException": '
+                                    b'{"messageId": "SVC3002", "text": "Error"}}}', json_type)
+            return
+        match = _AAI_REGION_PATH.match(recorded.path)
+        with self._lock:
+            record = match and self.regions.get((match["owner"], match["region"]))
+        if recorded.method != "GET" or not record:
+            handler.send_reply(404, json.dumps({"requestError": {"serviceException": {
+                "messageId": "ERR.5.4.6114",
+                "text": "Node Not Found:No Node of type cloud-region found at: %1",
+                "variables": [recorded.path]}}}).encode(), json_type)
+            return
+        handler.send_reply(200, json.dumps(record).encode(), json_type)
+
+    @staticmethod
+    def basic_auth(recorded: RecordedRequest) -> tuple[str, str] | None:
+        """(username, password) from a request's Authorization header, if basic."""
+        value = recorded.headers.get("Authorization", "")
+        if not value.lower().startswith("basic "):
+            return None
+        user, _, password = base64.b64decode(value[6:]).decode().partition(":")
+        return user, password
+
+
+def split_url(url: str) -> tuple[str, int]:
+    """(host, port) of an http URL."""
+    parts = urlsplit(url)
+    return parts.hostname or LOCALHOST, parts.port or 80
