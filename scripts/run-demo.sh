@@ -30,7 +30,7 @@ multicloud-broker on http://127.0.0.1:9001 (simulated cloud on :9006). Try:
       | tr -d '\r' | awk -F': ' 'tolower(\$1)=="x-subject-token"{print \$2}')
   curl -s $B/v0/demo_RegionOne/tenants -H "X-Auth-Token: \$TOKEN"
   curl -s -X POST $B/v0/check_vim_capacity -H 'Content-Type: application/json' \\
-      -d '{"vCPU": 4, "Memory": 8192, "Storage": 100, "VIMs": ["demo_RegionOne"]}'
+      -d '{"vCPU": 4, "Memory": 16, "Storage": 100, "VIMs": ["demo_RegionOne"]}'
   .venv/bin/multicloud-broker demo volte            # the VoLTE flow, API v0
   .venv/bin/multicloud-broker demo volte --api v1   # the same as one infra_workload
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Sequence
 
 
@@ -24,11 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _monkey_patch() -> None:
-    # eventlet 0.41 announces its own deprecation on import; operators can do
-    # nothing about it, so only that warning is silenced.
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
-    import eventlet
-    eventlet.monkey_patch()
+    from multicloud_broker.green import monkey_patch
+    monkey_patch()
     from oslo_service import backend
     backend.init_backend(backend.BackendType.EVENTLET)
 

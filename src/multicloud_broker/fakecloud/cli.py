@@ -47,8 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.build_seconds < 0:
         print("fakecloud: --build-seconds must not be negative", file=sys.stderr)
         return 2
-    import eventlet
-    eventlet.monkey_patch()
+    from multicloud_broker.green import monkey_patch
+    monkey_patch()
     return serve(args)
 
 

@@ -17,8 +17,9 @@ def listen(conf: cfg.ConfigOpts) -> socket.socket:
     """A listening socket on bind_host:bind_port with the configured backlog."""
     family = socket.AF_INET6 if ":" in conf.bind_host else socket.AF_INET
     try:
+        # reuse_port off: a second broker on a busy port must fail, not share it.
         sock = eventlet.listen((conf.bind_host, conf.bind_port), family=family,
-                               backlog=conf.backlog, reuse_addr=True)
+                               backlog=conf.backlog, reuse_addr=True, reuse_port=False)
     except OSError as exc:
         raise BindError(f"cannot listen on {conf.bind_host}:{conf.bind_port}: "
                         f"{exc.strerror or exc}") from None
