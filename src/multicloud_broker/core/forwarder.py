@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 import urllib3
+from urllib3.util import SKIP_HEADER
 
 from multicloud_broker.core.errors import BadGateway, GatewayTimeout, PayloadTooLarge
 from multicloud_broker.core.http import Request, Response
@@ -44,8 +45,7 @@ class Forwarder:
 
     def forward(self, request: Request, url: str) -> Response:
         """Send request's method, headers and body to url; return the answer."""
-        headers = {_title(k): v for k, v in end_to_end(request.headers)
-                   if k != "host"}
+        headers = self._upstream_headers(request)
         body = None
         if request.has_body and request.body is not None:
             body = _limited(request.body, request.content_length, self._max_body)
@@ -69,6 +69,21 @@ class Forwarder:
             return Response(upstream.status, headers, b"")
         return Response(upstream.status, headers, _stream(upstream, url))
 
+    @staticmethod
+    def _upstream_headers(request: Request) -> urllib3.HTTPHeaderDict:
+        """The client's headers, minus hop-by-hop and Host, plus the transaction id."""
+        headers = urllib3.HTTPHeaderDict()
+        for name, value in end_to_end(request.header_items):
+            if name.lower() != "host":
+                headers.add(name, value)
+        if "x-transactionid" not in headers:
+            headers["X-TransactionID"] = request.headers["x-transactionid"]
+        # urllib3 would otherwise add these; the plugin must see only the client's.
+        for name in ("User-Agent", "Accept-Encoding"):
+            if name not in headers:
+                headers[name] = SKIP_HEADER
+        return headers
+
     def post_json(self, url: str, body: bytes, headers: dict, timeout: float):
         """A small JSON POST (capacity checks); urllib3 errors propagate."""
         return self._http.request("POST", url, body=body, headers=headers,
@@ -78,10 +93,6 @@ class Forwarder:
 
     def close(self) -> None:
         self._http.clear()
-
-
-def _title(name: str) -> str:
-    return "-".join(part.capitalize() for part in name.split("-"))
 
 
 def _reason(exc: Exception) -> str:

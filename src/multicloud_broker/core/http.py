@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, BinaryIO
 
@@ -31,29 +31,26 @@ class Request:
     method: str
     path: str
     query: str
-    headers: dict[str, str]  # lower-case names
+    headers: dict[str, str]  # lower-case name -> value, for lookups
+    header_items: list[tuple[str, str]]  # as received: case and repeats kept
     body: BinaryIO | None
     content_length: int | None
-    environ: Mapping[str, Any] = field(repr=False, default_factory=dict)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> "Request":
         """Read method, path, query, headers and the body stream from WSGI."""
-        headers = {}
-        for key, value in environ.items():
-            if key.startswith("HTTP_"):
-                headers[key[5:].replace("_", "-").lower()] = value
-        if environ.get("CONTENT_TYPE"):
-            headers["content-type"] = environ["CONTENT_TYPE"]
+        items = _header_items(environ)
+        headers: dict[str, str] = {}
+        for name, value in items:
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         length = environ.get("CONTENT_LENGTH")
         content_length = int(length) if length and length.isdigit() else None
-        if content_length is not None:
-            headers["content-length"] = length
         path = environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", "")
         return cls(method=environ["REQUEST_METHOD"].upper(), path=path,
                    query=environ.get("QUERY_STRING", ""), headers=headers,
-                   body=environ.get("wsgi.input"), content_length=content_length,
-                   environ=environ)
+                   header_items=items, body=environ.get("wsgi.input"),
+                   content_length=content_length)
 
     @property
     def has_body(self) -> bool:
@@ -71,6 +68,23 @@ class Request:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("request body is not valid JSON") from None
+
+
+def _header_items(environ: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The request's headers; exact when the server keeps them (eventlet does).
+
+    CGI-style keys lose case and repeats, and servers fill CONTENT_TYPE in when
+    the client sent none, which would invent a header for the plugin.
+    """
+    raw = environ.get("headers_raw")
+    if raw is not None:
+        return list(raw)
+    items = [(key[5:].replace("_", "-").title(), value)
+             for key, value in environ.items() if key.startswith("HTTP_")]
+    for key, name in (("CONTENT_TYPE", "Content-Type"), ("CONTENT_LENGTH", "Content-Length")):
+        if environ.get(key):
+            items.append((name, environ[key]))
+    return items
 
 
 @dataclass

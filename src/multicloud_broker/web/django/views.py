@@ -23,15 +23,32 @@ def route_view(route: Route) -> Callable[..., HttpResponse]:
     return view
 
 
+class _ExactHeaders:
+    """Django keeps one value per header name; a plugin may repeat one
+    (Set-Cookie, Link). Django's WSGI handler reads headers through items(),
+    so this hands it core's list as it is, repeats and order included."""
+
+    header_list: list[tuple[str, str]] = []
+
+    def items(self):
+        return self.header_list
+
+
+class ExactHttpResponse(_ExactHeaders, HttpResponse):
+    pass
+
+
+class ExactStreamingHttpResponse(_ExactHeaders, StreamingHttpResponse):
+    pass
+
+
 def to_django(response: Response) -> HttpResponse:
     """core Response -> Django response, headers and status untouched."""
     if isinstance(response.body, bytes):
-        out = HttpResponse(response.body, status=response.status)
+        out = ExactHttpResponse(response.body, status=response.status)
     else:
-        out = StreamingHttpResponse(response.body, status=response.status)
-    del out["Content-Type"]  # only the headers core gives, not Django's default
-    for name, value in response.headers:
-        out[name] = value
+        out = ExactStreamingHttpResponse(response.body, status=response.status)
+    out.header_list = response.headers
     return out
 
 
