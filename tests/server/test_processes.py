@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.server.burst import burst
-from tests.server.conftest import SLOW_PATH
+from tests.server.conftest import FAST_PATH, SLOW_PATH
+from tests.support.broker import write_config
+from tests.support.upstreams import PluginServer
 from tests.server.conftest import (base_config, https_get, usable_cpus, wait_until,
                                    worker_pids)
 from tests.support.client import request
@@ -173,3 +175,19 @@ def test_a_burst_of_1000_connections_all_answered(make_broker):
     result = burst("127.0.0.1", broker.port, VIM_TYPES, connections=1000, timeout=60)
     assert result.errors == []
     assert result.statuses == [200] * 1000
+
+
+def test_sighup_applies_the_edited_config_file(make_broker, tmp_path, plugin):
+    broker = make_broker(workers=2)
+    old = wait_until(lambda: len(worker_pids(broker.pid)) == 2 and worker_pids(broker.pid))
+    assert request(broker.url, "GET", FAST).status == 200
+    with PluginServer() as other:
+        other.respond(FAST_PATH, status=203, json_body={"from": "the other plugin"})
+        config = base_config(tmp_path, plugin)
+        config["plugins"]["endpoints"] = {"multicloud-ocata": other.url}
+        write_config(broker.config_file, config)
+        os.kill(broker.pid, signal.SIGHUP)
+        wait_until(lambda: (lambda p: len(p) == 2 and not p & old)(worker_pids(broker.pid)))
+        reply = request(broker.url, "GET", FAST)
+    assert reply.status == 203
+    assert reply.json() == {"from": "the other plugin"}
