@@ -18,7 +18,7 @@ import pytest
 from tests.server.burst import burst
 from tests.server.conftest import FAST_PATH, SLOW_PATH
 from tests.support.broker import write_config
-from tests.support.upstreams import PluginServer
+from tests.support.upstreams import ClosedPort, PluginServer
 from tests.server.conftest import (base_config, https_get, usable_cpus, wait_until,
                                    worker_pids)
 from tests.support.client import request
@@ -191,3 +191,18 @@ def test_sighup_applies_the_edited_config_file(make_broker, tmp_path, plugin):
         reply = request(broker.url, "GET", FAST)
     assert reply.status == 203
     assert reply.json() == {"from": "the other plugin"}
+
+
+def test_logs_carry_the_transaction_id(make_broker, tmp_path, plugin):
+    config = base_config(tmp_path, plugin)
+    with ClosedPort() as closed:
+        config["plugins"]["endpoints"] = {"multicloud-ocata": f"http://127.0.0.1:{closed.port}"}
+        broker = make_broker(workers=1, config=config)
+        reply = request(broker.url, "GET", FAST, headers={"X-TransactionID": "txn-log-42"})
+    assert reply.status == 502
+    assert reply.header("X-TransactionID") == "txn-log-42"
+    # the access line and the application's warning both name the transaction
+    wait_until(lambda: "txn-log-42" in broker.stdout_path.read_text())
+    wait_until(lambda: "[txn-log-42]" in broker.stderr_path.read_text())
+    access = [l for l in broker.stdout_path.read_text().splitlines() if "txn-log-42" in l]
+    assert len(access) == 1 and " GET " in access[0] and " 502 " in access[0]

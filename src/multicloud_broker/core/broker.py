@@ -12,6 +12,7 @@ import urllib3
 
 from multicloud_broker.core import capacity
 from multicloud_broker.core.catalog import PluginCatalog
+from multicloud_broker.core.correlation import TRANSACTION_ID
 from multicloud_broker.core.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
 from multicloud_broker.core.forwarder import Forwarder
 from multicloud_broker.core.http import Request, Response
@@ -44,6 +45,7 @@ class Broker:
         """Answer one request that matched `route` (None: no route); never raises."""
         txid = request.headers.get("x-transactionid") or uuid.uuid4().hex
         request.headers["x-transactionid"] = txid
+        TRANSACTION_ID.set(txid)
         try:
             if route is None:
                 raise NotFound(f"no such resource: {request.path}")
@@ -55,7 +57,7 @@ class Broker:
         except ApiError as exc:
             response = Response.error(exc)
         except Exception:  # a bug of ours: log it, answer JSON, never a traceback
-            LOG.exception("unexpected error on %s %s [%s]", request.method, request.path, txid)
+            LOG.exception("unexpected error on %s %s", request.method, request.path)
             response = Response.json(500, {"error": "internal error in the broker"})
         if response.header(TRANSACTION_HEADER) is None:
             response.headers.append((TRANSACTION_HEADER, txid))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 from collections.abc import Callable
@@ -66,7 +67,10 @@ class CapacityFanOut:
         # (green threads once eventlet has patched `threading`).
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self._max_parallel, "capacity")
-        futures = [self._pool.submit(check) for check in checks]
+        # Each check runs in a copy of this request's context (its log lines
+        # carry the request's transaction id).
+        futures = [self._pool.submit(contextvars.copy_context().run, check)
+                   for check in checks]
         wait(futures, timeout=self.timeout)
         results = []
         for future in futures:

@@ -55,14 +55,8 @@ class Forwarder:
                 chunked=request.content_length is None and body is not None,
                 preload_content=False, decode_content=False, redirect=False,
                 timeout=self._timeout)
-        except urllib3.exceptions.NewConnectionError as exc:
-            # Checked first: urllib3 derives it from ConnectTimeoutError.
-            raise BadGateway(f"plugin unreachable ({url}): {_reason(exc)}") from None
-        except urllib3.exceptions.TimeoutError:
-            raise GatewayTimeout(f"plugin did not answer in time ({url})") from None
         except urllib3.exceptions.HTTPError as exc:
-            LOG.warning("plugin unreachable at %s: %s", url, exc)
-            raise BadGateway(f"plugin unreachable ({url}): {_reason(exc)}") from None
+            raise _fault(exc, url) from None
         headers = end_to_end(list(upstream.headers.items()))
         if request.method == "HEAD":
             upstream.release_conn()
@@ -93,6 +87,18 @@ class Forwarder:
 
     def close(self) -> None:
         self._http.clear()
+
+
+def _fault(exc: urllib3.exceptions.HTTPError, url: str) -> BadGateway | GatewayTimeout:
+    """The error to answer for a plugin that could not be asked."""
+    LOG.warning("plugin fault at %s: %s", url, exc)
+    # NewConnectionError (refused, no route) derives from ConnectTimeoutError
+    # in urllib3: test it first, it is a 502, not a timeout.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return BadGateway(f"plugin unreachable ({url}): {_reason(exc)}")
+    if isinstance(exc, urllib3.exceptions.TimeoutError):
+        return GatewayTimeout(f"plugin did not answer in time ({url})")
+    return BadGateway(f"plugin unreachable ({url}): {_reason(exc)}")
 
 
 def _reason(exc: Exception) -> str:
