@@ -79,7 +79,7 @@ class BrokerStartError(RuntimeError):
 class BrokerProcess:
     """One `multicloud-broker serve` child process listening on 127.0.0.1."""
 
-    def __init__(self, workdir: Path, config: Config, web_framework: str = "django",
+    def __init__(self, workdir: Path, config: Config, web_framework: str | None = "django",
                  workers: int = 1, port: int | None = None,
                  env: Mapping[str, str] | None = None, name: str = "broker") -> None:
         self.workdir = Path(workdir)
@@ -102,9 +102,10 @@ class BrokerProcess:
         return self._proc.pid
 
     def command(self) -> list[str]:
+        """The serve command; web_framework None leaves the choice to config or environment."""
+        framework = ["--web-framework", self.web_framework] if self.web_framework else []
         return [sys.executable, "-m", "multicloud_broker", "serve",
-                "--config-file", str(self.config_file),
-                "--web-framework", self.web_framework,
+                "--config-file", str(self.config_file), *framework,
                 "--bind-host", LOCALHOST, "--bind-port", str(self.port),
                 "--workers", str(self.workers)]
 

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import urlsplit
 
 LOCALHOST = "127.0.0.1"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
@@ -93,13 +92,19 @@ def read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 
 def _read_chunked(rfile: Any) -> bytes:
+    """A chunked body; like any real server, EOF before the last chunk is an error."""
     parts = []
     while True:
         size_line = rfile.readline(65537)
-        size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+        if not size_line:
+            raise ConnectionError("connection closed inside a chunked body")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
         if size == 0:
             break
-        parts.append(rfile.read(size))
+        chunk = rfile.read(size)
+        if len(chunk) < size:
+            raise ConnectionError("connection closed inside a chunk")
+        parts.append(chunk)
         rfile.readline()  # CRLF after each chunk
     while rfile.readline(65537) not in (b"\r\n", b"\n", b""):
         pass  # trailers, ignored
@@ -387,8 +392,3 @@ class AAIServer(_RecordingServer):
         user, _, password = base64.b64decode(value[6:]).decode().partition(":")
         return user, password
 
-
-def split_url(url: str) -> tuple[str, int]:
-    """(host, port) of an http URL."""
-    parts = urlsplit(url)
-    return parts.hostname or LOCALHOST, parts.port or 80
