@@ -16,11 +16,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.server.burst import burst
-from tests.server.conftest import FAST_PATH, SLOW_PATH
 from tests.support.broker import write_config
 from tests.support.upstreams import ClosedPort, PluginServer
-from tests.server.conftest import (base_config, https_get, usable_cpus, wait_until,
-                                   worker_pids)
+from tests.server.helpers import (FAST_PATH, SLOW_PATH, base_config, https_get,
+                                  usable_cpus, wait_until, worker_pids)
 from tests.support.client import request
 
 VIM_TYPES = "/api/multicloud/v0/vim_types"

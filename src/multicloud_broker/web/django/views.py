@@ -7,7 +7,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
 from multicloud_broker.core.broker import Broker
-from multicloud_broker.core.errors import ApiError, BadRequest, NotFound
+from multicloud_broker.core.errors import ApiError, BadRequest
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import Route
 
