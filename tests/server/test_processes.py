@@ -19,7 +19,7 @@ from tests.server.burst import burst
 from tests.support.broker import write_config
 from tests.support.upstreams import ClosedPort, PluginServer
 from tests.server.helpers import (FAST_PATH, SLOW_PATH, base_config, https_get,
-                                  usable_cpus, wait_until, worker_pids)
+                                  self_signed, usable_cpus, wait_until, worker_pids)
 from tests.support.client import request
 
 VIM_TYPES = "/api/multicloud/v0/vim_types"
@@ -127,7 +127,7 @@ def test_sighup_replaces_workers_without_failing_requests(make_broker):
 
 
 def test_https_with_a_generated_certificate(make_broker, tmp_path, plugin):
-    cert, key = _self_signed(tmp_path)
+    cert, key = self_signed(tmp_path)
     config = base_config(tmp_path, plugin)
     config["ssl"] = {"enabled": True, "cert_file": cert, "key_file": key}
     broker = make_broker(workers=2, config=config, https=True)
@@ -138,34 +138,6 @@ def test_https_with_a_generated_certificate(make_broker, tmp_path, plugin):
         assert json.loads(body)[0]["vim_type"] == "openstack"
     with pytest.raises((OSError, http.client.HTTPException)):
         request(broker.url, "GET", VIM_TYPES, timeout=3)  # plain HTTP is not served
-
-
-def _self_signed(tmp_path) -> tuple[str, str]:
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-    import ipaddress
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return str(cert_path), str(key_path)
 
 
 @pytest.mark.timeout(90)
