@@ -177,3 +177,17 @@ def test_logs_carry_the_transaction_id(make_broker, tmp_path, plugin):
     wait_until(lambda: "[txn-log-42]" in broker.stderr_path.read_text())
     access = [l for l in broker.stdout_path.read_text().splitlines() if "txn-log-42" in l]
     assert len(access) == 1 and " GET " in access[0] and " 502 " in access[0]
+
+
+def test_access_log_to_a_configured_file(make_broker, tmp_path, plugin):
+    log_file = tmp_path / "logs" / "access.log"
+    broker = make_broker(workers=2, config=base_config(tmp_path, plugin, access_log=log_file))
+    for _ in range(10):
+        assert request(broker.url, "GET", VIM_TYPES).status == 200
+    lines = wait_until(lambda: (lambda t: len(t) == 10 and t)(
+        [l for l in log_file.read_text().splitlines() if VIM_TYPES in l]))
+    for line in lines:  # time, worker pid, method, path, status, duration, transaction id
+        date, clock, pid, method, path, status, took, txid = line.split()
+        assert (method, path, status) == ("GET", VIM_TYPES, "200")
+        assert int(pid) in worker_pids(broker.pid) and took.endswith("ms") and len(txid) == 32
+    assert VIM_TYPES not in broker.stdout_path.read_text()

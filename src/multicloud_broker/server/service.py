@@ -16,7 +16,7 @@ import eventlet.wsgi
 from oslo_config import cfg
 from oslo_service import service
 
-from multicloud_broker.server.access_log import AccessLog
+from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.sockets import wrap_tls
 
 LOG = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ class WSGIService(service.ServiceBase):
 
     def start(self) -> None:
         conf = self.conf
-        app = AccessLog(self.app_factory())
+        # Opened at every start: after SIGHUP a rotated log file is reopened.
+        app = AccessLog(self.app_factory(), open_access_log(conf.access_log))
         eventlet.wsgi.MAX_HEADER_LINE = conf.max_header_line
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.

@@ -17,7 +17,7 @@ def make_app(broker: Broker):
     if not settings.configured:
         settings.configure(**{k: v for k, v in vars(broker_settings).items() if k.isupper()})
         django.setup(set_prefix=False)
-        _drop_database_signal_handlers()
+        _drop_request_signal_handlers()
         # Django logs every 4xx/5xx; the access log already has each request.
         logging.getLogger("django.request").setLevel(logging.CRITICAL)
     views.BROKER = broker
@@ -25,11 +25,16 @@ def make_app(broker: Broker):
     return WSGIHandler()
 
 
-def _drop_database_signal_handlers() -> None:
-    # Django closes stale database connections around every request; with no
-    # database that is pure overhead on the hot path.
+def _drop_request_signal_handlers() -> None:
+    # Django resets databases, caches and per-request URLconfs around every
+    # request. The API has no database or cache and never sets a URLconf per
+    # request; with no receivers left, Django's signal dispatch returns at once.
     from django.core import signals
+    from django.core.cache import close_caches
+    from django.core.handlers.base import reset_urlconf
     from django.db import close_old_connections, reset_queries
     signals.request_started.disconnect(reset_queries)
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_caches)
+    signals.request_finished.disconnect(reset_urlconf)
