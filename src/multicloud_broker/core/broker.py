@@ -83,25 +83,15 @@ class Broker:
 
     def check_capacity_v0(self, request: Request) -> Response:
         resources, vim_ids = capacity.parse_v0(request.read_json(CAPACITY_BODY_LIMIT))
-        body = json.dumps(resources).encode()
-        txid = request.headers["x-transactionid"]
-
-        def check(vim_id: str) -> Callable[[], dict | None]:
-            return lambda: self._ask_capacity(*parse_vim_id(vim_id), "v0",
-                                              f"v0/{vim_id}", body, txid)
-        answers = self.fan_out.run([check(v) for v in vim_ids])
+        answers = self._ask_all(request, resources, [
+            lambda v=v: (*parse_vim_id(v), f"v0/{v}") for v in vim_ids])
         return Response.json(200, {"VIMs": [v for v, a in zip(vim_ids, answers) if a]})
 
     def check_capacity_v1(self, request: Request) -> Response:
         resources, regions = capacity.parse_v1(request.read_json(CAPACITY_BODY_LIMIT))
-        body = json.dumps(resources).encode()
-        txid = request.headers["x-transactionid"]
-
-        def check(region: dict) -> Callable[[], dict | None]:
-            owner, region_id = region["cloud-owner"], region["cloud-region-id"]
-            return lambda: self._ask_capacity(owner, region_id, "v1",
-                                              f"v1/{owner}/{region_id}", body, txid)
-        answers = self.fan_out.run([check(r) for r in regions])
+        answers = self._ask_all(request, resources, [
+            lambda o=r["cloud-owner"], r=r["cloud-region-id"]: (o, r, f"v1/{o}/{r}")
+            for r in regions])
         found = [dict(r, AZs=a.get("AZs") or []) for r, a in zip(regions, answers) if a]
         return Response.json(200, {"VIMs": found})
 
@@ -112,7 +102,19 @@ class Broker:
         url = f"{self.plugin_base(plugin)}/api/{plugin}/{request.path[len(PREFIX):]}"
         return f"{url}?{request.query}" if request.query else url
 
-    def _ask_capacity(self, owner: str, region_id: str, version: str, scope: str,
+    def _ask_all(self, request: Request, resources: dict,
+                 targets: list[Callable[[], tuple[str, str, str]]]) -> list[dict | None]:
+        """Each target's capacity answer (None: no), all asked concurrently.
+
+        A target gives (owner, region id, API scope); it is evaluated inside
+        the fan-out so that a malformed one only leaves that VIM out.
+        """
+        body = json.dumps(resources).encode()
+        txid = request.headers["x-transactionid"]
+        return self.fan_out.run([lambda t=t: self._ask_capacity(*t(), body, txid)
+                                 for t in targets])
+
+    def _ask_capacity(self, owner: str, region_id: str, scope: str,
                       body: bytes, txid: str) -> dict | None:
         make_vim_id(owner, region_id)
         region = self.inventory.get(owner, region_id, txid)
