@@ -22,14 +22,13 @@ HOP_BY_HOP = frozenset((
 CHUNK = 64 * 1024
 
 
-def end_to_end(headers: list[tuple[str, str]] | dict) -> list[tuple[str, str]]:
+def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Headers without the hop-by-hop ones, nor any that `Connection` names."""
-    items = headers.items() if isinstance(headers, dict) else headers
     named = set()
-    for key, value in items:
+    for key, value in headers:
         if key.lower() == "connection":
             named.update(token.strip().lower() for token in value.split(","))
-    return [(k, v) for k, v in items
+    return [(k, v) for k, v in headers
             if k.lower() not in HOP_BY_HOP and k.lower() not in named]
 
 
