@@ -97,8 +97,10 @@ PLUGIN_OPTS = [
                  help="Seconds to connect to a plugin (502 when refused)."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
                  help="Seconds to wait for a plugin's answer (504 beyond)."),
-    cfg.IntOpt("pool_maxsize", default=100, min=1,
-               help="Kept-alive connections per plugin host, per worker."),
+    cfg.IntOpt("pool_maxsize", default=1000, min=1,
+               help="Kept-alive connections per plugin host, per worker. "
+                    "Below wsgi_pool_size, bursts open connections that are "
+                    "then closed instead of kept."),
     cfg.FloatOpt("capacity_timeout", default=10.0, min=0.1,
                  help="Overall bound of one check_vim_capacity fan-out."),
 ]

@@ -19,7 +19,7 @@ from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import PREFIX, Route
 from multicloud_broker.core.swagger import swagger_document
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
-from multicloud_broker.inventory import CloudRegion, Inventory
+from multicloud_broker.inventory import Inventory
 
 LOG = logging.getLogger(__name__)
 TRANSACTION_HEADER = "X-TransactionID"
@@ -79,7 +79,11 @@ class Broker:
             make_vim_id(cloud_owner, cloud_region_id)  # validates both parts
         region = self.inventory.get(cloud_owner, cloud_region_id,
                                     request.headers["x-transactionid"])
-        return self.forwarder.forward(request, self._plugin_url(region, request))
+        plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
+        target = f"/api/{plugin}/{request.path[len(PREFIX):]}"
+        if request.query:
+            target = f"{target}?{request.query}"
+        return self.forwarder.forward(request, self.plugin_base(plugin), target)
 
     def check_capacity_v0(self, request: Request) -> Response:
         resources, vim_ids = capacity.parse_v0(request.read_json(CAPACITY_BODY_LIMIT))
@@ -96,11 +100,6 @@ class Broker:
         return Response.json(200, {"VIMs": found})
 
     # Helpers ---------------------------------------------------------------
-
-    def _plugin_url(self, region: CloudRegion, request: Request) -> str:
-        plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
-        url = f"{self.plugin_base(plugin)}/api/{plugin}/{request.path[len(PREFIX):]}"
-        return f"{url}?{request.query}" if request.query else url
 
     def _ask_all(self, request: Request, resources: dict,
                  targets: list[Callable[[], tuple[str, str, str]]]) -> list[dict | None]:

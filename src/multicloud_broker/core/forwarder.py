@@ -39,21 +39,24 @@ class Forwarder:
                  pool_maxsize: int, max_body_size: int):
         self._http = urllib3.PoolManager(num_pools=50, maxsize=pool_maxsize,
                                          retries=False)
+        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._max_body = max_body_size
 
-    def forward(self, request: Request, url: str) -> Response:
-        """Send request's method, headers and body to url; return the answer."""
+    def forward(self, request: Request, base: str, target: str) -> Response:
+        """Send request's method, headers and body to base + target (path and
+        query); return the plugin's answer."""
         headers = self._upstream_headers(request)
         body = None
         if request.has_body and request.body is not None:
             body = _limited(request.body, request.content_length, self._max_body)
+        url = base + target
         try:
-            upstream = self._http.urlopen(
-                request.method, url, body=body, headers=headers,
+            upstream = self._pool(base).urlopen(
+                request.method, target, body=body, headers=headers,
                 chunked=request.content_length is None and body is not None,
                 preload_content=False, decode_content=False, redirect=False,
-                timeout=self._timeout)
+                assert_same_host=False, timeout=self._timeout)
         except urllib3.exceptions.HTTPError as exc:
             raise _fault(exc, url) from None
         headers = end_to_end(list(upstream.headers.items()))
@@ -61,6 +64,14 @@ class Forwarder:
             upstream.release_conn()
             return Response(upstream.status, headers, b"")
         return Response(upstream.status, headers, _stream(upstream, url))
+
+    def _pool(self, base: str) -> urllib3.HTTPConnectionPool:
+        # The pool of each plugin's base URL, looked up once: PoolManager
+        # would parse and normalise the URL again on every request.
+        pool = self._pools.get(base)
+        if pool is None:
+            pool = self._pools[base] = self._http.connection_from_url(base)
+        return pool
 
     @staticmethod
     def _upstream_headers(request: Request) -> urllib3.HTTPHeaderDict:
