@@ -11,7 +11,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
-        _monkey_patch()  # before anything imports socket, threading or ssl
+        from multicloud_broker.green import prepare_server
+        prepare_server()  # before anything imports socket, threading or ssl
     elif argv[:1] == ["fakecloud"]:
         from multicloud_broker.fakecloud.cli import main as fakecloud_main
         return fakecloud_main(argv[1:])
@@ -20,13 +21,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return volte_main(argv[2:])
     args = _parser().parse_args(argv)
     return args.run(args)
-
-
-def _monkey_patch() -> None:
-    from multicloud_broker.green import monkey_patch
-    monkey_patch()
-    from oslo_service import backend
-    backend.init_backend(backend.BackendType.EVENTLET)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,3 +12,10 @@ def monkey_patch() -> None:
     warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
     eventlet.monkey_patch()
+
+
+def prepare_server() -> None:
+    """Green threads everywhere, and oslo.service on its eventlet backend."""
+    monkey_patch()
+    from oslo_service import backend
+    backend.init_backend(backend.BackendType.EVENTLET)

@@ -1,8 +1,8 @@
 """`python -m multicloud_broker.fakecloud`: the simulated cloud on its own."""
 
-import eventlet
+from multicloud_broker.green import monkey_patch
 
-eventlet.monkey_patch()  # before anything else opens sockets or threads
+monkey_patch()  # before anything else opens sockets or threads
 
 import sys  # noqa: E402
 

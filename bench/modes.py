@@ -1,0 +1,298 @@
+"""The ways of serving the API that the harness compares, and how to start each.
+
+A mode starts fresh for every measurement; `start()` returns the processes
+and the URL to load. Every process is a `procs.Proc`, stopped by PID.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import nginx
+from bench.procs import Proc, free_port
+
+VIM_TYPES = nginx.VIM_TYPES_PATH
+FORWARD = "/api/multicloud/v0/bench_RegionOne/tenants"
+PLUGIN_TENANTS = "/api/multicloud-ocata/v0/bench_RegionOne/tenants"
+REPO = str(Path(__file__).resolve().parent.parent)  # so that `-m bench.*` imports
+
+
+@dataclass
+class Running:
+    """A started mode: what to load, and what to stop afterwards."""
+
+    procs: list[Proc]
+    port: int
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{self.path}"
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+
+
+@dataclass
+class Mode:
+    name: str
+    label: str
+    start: Callable[[], Running]
+    ours: bool = False       # one of the broker's own ways of serving
+    baseline: bool = False   # what the others are compared with in its section
+
+
+class Context:
+    """What every mode needs: tools, a scratch directory, the worker count."""
+
+    def __init__(self, tools: dict[str, str], tmp: Path, workers: int):
+        self.tools = tools
+        self.uwsgi_listen = 0  # 0: uWSGI's default backlog (100), as in the spec's run
+        self.tmp = tmp
+        self.workers = workers
+        self.python = sys.executable
+        self._count = 0
+
+    def name(self, base: str) -> str:
+        """A unique name for a process's config and log files."""
+        self._count += 1
+        return f"{self._count:03d}-{base}"
+
+    def broker_config(self, name: str, port: int, framework: str,
+                      sections: dict[str, dict[str, str]] | None = None) -> Path:
+        """An INI file for one broker run: loopback, N workers, access log to a file."""
+        values = {"DEFAULT": {"web_framework": framework, "bind_host": "127.0.0.1",
+                              "bind_port": str(port), "workers": str(self.workers),
+                              "access_log": str(self.tmp / f"{name}.access.log")},
+                  "inventory": {"sqlite_path": str(self.tmp / "inventory.sqlite")}}
+        for group, options in (sections or {}).items():
+            values.setdefault(group, {}).update(options)
+        text = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items()) + "\n"
+                       for group, opts in values.items())
+        path = self.tmp / f"{name}.ini"
+        path.write_text(text)
+        return path
+
+    def broker_cli(self) -> list[str]:
+        return [self.python, "-m", "multicloud_broker"]
+
+
+# -- the vim_types modes --------------------------------------------------------
+
+def ours(ctx: Context, framework: str, path: str = VIM_TYPES,
+         sections: dict | None = None, headers: dict | None = None,
+         tag: str = "") -> Callable[[], Running]:
+    """`multicloud-broker serve --web-framework F`, one worker per core."""
+    def start() -> Running:
+        port = free_port()
+        name = ctx.name(f"{framework}{tag}")
+        conf = ctx.broker_config(name, port, framework, sections)
+        proc = Proc(name, ctx.broker_cli() + ["serve", "--config-file", str(conf), "--web-framework", framework,
+                                     "--bind-port", str(port)], ctx.tmp, env=_env(), cwd=REPO)
+        return Running([proc], port, path, dict(headers or {}))
+    return start
+
+
+def bare(ctx: Context) -> Callable[[], Running]:
+    """bench/bare_server.py: our server code around a bare WSGI callable."""
+    def start() -> Running:
+        port = free_port()
+        name = ctx.name("eventlet-bare")
+        conf = ctx.broker_config(name, port, "django")
+        proc = Proc(name, [ctx.python, "-m", "bench.bare_server", "--config-file", str(conf)],
+                    ctx.tmp, env=_env(), cwd=REPO)
+        return Running([proc], port, VIM_TYPES)
+    return start
+
+
+def runserver(ctx: Context) -> Callable[[], Running]:
+    """Django's development server (threaded, as `runserver` is by default)."""
+    def start() -> Running:
+        port = free_port()
+        name = ctx.name("runserver")
+        conf = ctx.broker_config(name, port, "django")
+        proc = Proc(name, [ctx.python, "-m", "bench.runserver", str(conf),
+                           f"127.0.0.1:{port}"], ctx.tmp, env=_env(), cwd=REPO)
+        return Running([proc], port, VIM_TYPES)
+    return start
+
+
+def uwsgi(ctx: Context) -> Callable[[], Running]:
+    """Django under uWSGI, one process per core, configured through the environment."""
+    def start() -> Running:
+        port = free_port()
+        name = ctx.name("uwsgi")
+        conf = ctx.broker_config(name, port, "django")
+        env = _env(MULTICLOUD_BROKER_CONFIG=str(conf), WEB_FRAMEWORK="django")
+        argv = [ctx.tools["uwsgi"], "--http-socket", f"127.0.0.1:{port}",
+                "--module", "multicloud_broker.wsgi:application",
+                "--processes", str(ctx.workers), "--master", "--need-app",
+                "--die-on-term", "--home", sys.prefix]
+        if ctx.uwsgi_listen:
+            argv += ["--listen", str(ctx.uwsgi_listen)]
+        # SIGINT stops uWSGI's master and workers whatever --die-on-term does.
+        proc = Proc(name, argv, ctx.tmp, env=env, stop_signal=signal.SIGINT)
+        return Running([proc], port, VIM_TYPES)
+    return start
+
+
+def nginx_ceiling(ctx: Context, body: bytes) -> Callable[[], Running]:
+    """nginx answering the vim_types bytes itself, one worker per core."""
+    def start() -> Running:
+        port = free_port()
+        name = ctx.name("nginx")
+        conf = nginx.write_conf(ctx.tmp, name, port, ctx.workers, {VIM_TYPES: body})
+        proc = Proc(name, nginx.argv(ctx.tools["nginx"], conf), ctx.tmp,
+                    stop_signal=signal.SIGQUIT)  # graceful: ends once idle
+        return Running([proc], port, VIM_TYPES)
+    return start
+
+
+def vim_types_body() -> bytes:
+    """The bytes our vim_types answers, from the catalog the broker ships."""
+    from multicloud_broker.config import catalog_path, load_config
+    from multicloud_broker.core.catalog import PluginCatalog
+    return PluginCatalog.load(catalog_path(load_config([]))).vim_types_json
+
+
+def vim_types_modes(ctx: Context) -> list[Mode]:
+    n = ctx.workers
+    modes = [Mode("runserver", "Django runserver (1 process, threaded)", runserver(ctx))]
+    if "uwsgi" in ctx.tools:
+        backlog = f", listen {ctx.uwsgi_listen}" if ctx.uwsgi_listen else ""
+        modes.append(Mode("uwsgi", f"Django + uWSGI ({n} processes{backlog})", uwsgi(ctx)))
+    modes += [
+        Mode("django", f"ours: Django + eventlet ({n} workers)", ours(ctx, "django"), ours=True),
+        Mode("pecan", f"ours: Pecan + eventlet ({n} workers)", ours(ctx, "pecan"), ours=True),
+        Mode("eventlet-bare", f"eventlet ceiling: bare WSGI app ({n} workers)", bare(ctx),
+             baseline=True),
+    ]
+    if "nginx" in ctx.tools:
+        modes.append(Mode("nginx", f"machine ceiling: nginx return 200 ({n} workers)",
+                          nginx_ceiling(ctx, vim_types_body())))
+    return modes
+
+
+# -- the forwarding modes --------------------------------------------------------
+
+class Upstreams:
+    """nginx as plugin and A&AI (and the fakecloud, if it works), for one section."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.procs: list[Proc] = []
+        self.nginx_port = 0
+        self.fakecloud_port = 0
+        self.fakecloud_token = ""
+        self.notes: list[str] = []
+
+    def start(self, want_fakecloud: bool) -> None:
+        from bench.procs import StartError, wait_http
+        ctx = self.ctx
+        self.nginx_port = free_port()
+        conf = nginx.write_conf(ctx.tmp, "upstream", self.nginx_port, ctx.workers,
+                                nginx.upstream_answers())
+        proc = Proc("upstream-nginx", nginx.argv(ctx.tools["nginx"], conf), ctx.tmp,
+                    stop_signal=signal.SIGQUIT)
+        self.procs.append(proc)
+        wait_http(proc, self.nginx_port, PLUGIN_TENANTS)
+        wait_http(proc, self.nginx_port, nginx.AAI_REGION_PATH)
+        self._add_sqlite_region()
+        if want_fakecloud:
+            try:
+                self._start_fakecloud()
+            except (StartError, OSError, ValueError, subprocess.SubprocessError) as exc:
+                self.notes.append(f"fakecloud not used: {str(exc).splitlines()[0]}")
+                self.fakecloud_port = 0
+
+    def _add_sqlite_region(self) -> None:
+        ctx = self.ctx
+        conf = ctx.broker_config("region", 1, "django", {"inventory": {"backend": "sqlite"}})
+        done = subprocess.run(
+            ctx.broker_cli() + ["region", "add", "--config-file", str(conf),
+                                "--cloud-owner", "bench", "--cloud-region-id", "RegionOne",
+                                "--cloud-type", "openstack", "--cloud-region-version", "ocata"],
+            capture_output=True, text=True, timeout=60, env=_env())
+        if done.returncode != 0 and "already exists" not in done.stderr:
+            raise RuntimeError(f"region add failed: {done.stderr.strip()}")
+
+    def _start_fakecloud(self) -> None:
+        import http.client
+        import json
+
+        from bench.procs import wait_http
+        ctx = self.ctx
+        port = free_port()
+        proc = Proc("fakecloud", ctx.broker_cli() + [
+            "fakecloud", "--bind-host", "127.0.0.1", "--bind-port", str(port),
+            "--state-file", str(ctx.tmp / "fakecloud.sqlite"), "--quiet"], ctx.tmp, env=_env())
+        self.procs.append(proc)
+        wait_http(proc, port, "/api/multicloud-ocata/v0/bench_RegionOne/extensions")
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            body = json.dumps({"auth": {}}).encode()
+            conn.request("POST", "/api/multicloud-ocata/v0/bench_RegionOne/identity/v3/auth/tokens",
+                         body=body, headers={"Content-Type": "application/json"})
+            resp = conn.getresponse()
+            resp.read()
+            token = resp.getheader("X-Subject-Token")
+        finally:
+            conn.close()
+        if not token:
+            raise ValueError(f"no token from the fakecloud (HTTP {resp.status})")
+        wait_http(proc, port, PLUGIN_TENANTS, headers={"X-Auth-Token": token})
+        self.fakecloud_port, self.fakecloud_token = port, token
+
+    def stop(self) -> None:
+        for proc in reversed(self.procs):
+            proc.stop()
+        self.procs.clear()
+
+
+def _already(port: int, path: str, headers: dict | None = None) -> Callable[[], Running]:
+    """A mode that loads an upstream already running (started by Upstreams)."""
+    return lambda: Running([], port, path, dict(headers or {}))
+
+
+def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
+    """Direct calls to the upstream, and the broker in front of it."""
+    plugin = f"http://127.0.0.1:{up.nginx_port}"
+    aai = {"inventory": {"backend": "aai"},
+           "aai": {"protocol": "http", "host": "127.0.0.1", "port": str(up.nginx_port)},
+           "plugins": {"endpoints": f"multicloud-ocata:{plugin}"}}
+    sqlite = {"inventory": {"backend": "sqlite"},
+              "plugins": {"endpoints": f"multicloud-ocata:{plugin}"}}
+    modes = [Mode("direct-nginx", "upstream nginx called directly",
+                  _already(up.nginx_port, PLUGIN_TENANTS), baseline=True)]
+    for framework in ("django", "pecan"):
+        modes.append(Mode(f"{framework}-aai", f"ours: {framework}, A&AI (cached) -> nginx",
+                          ours(ctx, framework, FORWARD, aai, tag="-aai"), ours=True))
+        modes.append(Mode(f"{framework}-sqlite", f"ours: {framework}, sqlite -> nginx",
+                          ours(ctx, framework, FORWARD, sqlite, tag="-sqlite"), ours=True))
+    if up.fakecloud_port:
+        token = {"X-Auth-Token": up.fakecloud_token}
+        fake = dict(aai, plugins={"endpoints":
+                                  f"multicloud-ocata:http://127.0.0.1:{up.fakecloud_port}"})
+        modes.append(Mode("direct-fakecloud", "fakecloud called directly (1 process)",
+                          _already(up.fakecloud_port, PLUGIN_TENANTS, token)))
+        for framework in ("django", "pecan"):
+            modes.append(Mode(f"{framework}-fakecloud",
+                              f"ours: {framework}, A&AI (cached) -> fakecloud",
+                              ours(ctx, framework, FORWARD, fake, token, tag="-fakecloud"),
+                              ours=True))
+    return modes
+
+
+def _env(**extra: str) -> dict[str, str]:
+    import os
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("WEB_FRAMEWORK", "AAI_ADDR", "MSB_ADDR")}
+    env.update(extra)
+    return env

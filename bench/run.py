@@ -1,0 +1,281 @@
+"""`python -m bench.run`: the spec's ApacheBench comparison, on this machine, now.
+
+For each level (ab -n 100 -c 1, -n 10000 -c 100, -n 100000 -c 1000) and
+each repeat, every mode is started fresh, warmed up, measured once and
+stopped by PID, round-robin over the modes so that drift on the machine
+spreads evenly. Results go to bench/results/<date>-<host>.{json,md,png}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+from bench import machine, modes, report
+from bench.ab import run_ab
+from bench.procs import StartError, descendants, wait_http
+
+# Importing the broker's config (for the vim_types bytes) imports eventlet.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+LEVELS = {1: 100, 100: 10_000, 1000: 100_000}  # concurrency -> requests (the spec's)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true",
+                   help="10x fewer requests per level, to check the harness (~5 min)")
+    p.add_argument("--levels", default="1,100,1000",
+                   help="concurrency levels to run, from 1,100,1000 (default: all)")
+    p.add_argument("--sections", default="vim_types,forward",
+                   help="vim_types and/or forward (default: both)")
+    p.add_argument("--modes", default="",
+                   help="only these modes (comma-separated names, e.g. pecan,eventlet-bare)")
+    p.add_argument("--repeats", type=int, default=1,
+                   help="measurements per mode and level, interleaved (default 1)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes per server (default: the CPUs this process may use)")
+    p.add_argument("--keepalive", action="store_true",
+                   help="ab -k (NOT the spec's way: the spec opens a connection per request)")
+    p.add_argument("--recv-errors-ok", action="store_true",
+                   help="ab -r: count receive errors as failures instead of aborting")
+    p.add_argument("--time-limit", type=float, default=0,
+                   help="bound of one ab run in seconds (default 300, quick 60)")
+    p.add_argument("--uwsgi-listen", type=int, default=0,
+                   help="uWSGI's --listen backlog (default: uWSGI's own, 100, as the spec ran it)")
+    p.add_argument("--no-fakecloud", action="store_true",
+                   help="forwarding to nginx only, even if the fakecloud works")
+    p.add_argument("--fakecloud-levels", default="1,100",
+                   help="levels for the fakecloud modes (it is one process; default 1,100)")
+    p.add_argument("--profile", action="store_true",
+                   help="also py-spy one worker of each of our modes under ab -c 100")
+    p.add_argument("--profile-only", action="store_true",
+                   help="only the profile (implies --profile)")
+    p.add_argument("--profile-seconds", type=float, default=15)
+    p.add_argument("--no-install", action="store_true",
+                   help="never apt-get install ab or nginx, even as root")
+    p.add_argument("--out", default=str(RESULTS), help="results directory")
+    p.add_argument("--tag", default="",
+                   help="suffix of the result files' names (<date>-<host>[-quick][-TAG])")
+    p.add_argument("--rewrite", metavar="JSON",
+                   help="only rewrite the .md and .png of an earlier results .json")
+    p.add_argument("--keep-tmp", action="store_true",
+                   help="keep the scratch directory (configs, server logs)")
+    args = p.parse_args(argv)
+    args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
+    unknown = [c for c in args.levels if c not in LEVELS]
+    if unknown:
+        p.error(f"--levels: unknown level(s) {unknown}; choose from {sorted(LEVELS)}")
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    args.modes = {m.strip() for m in args.modes.split(",") if m.strip()}
+    args.fakecloud_levels = {int(x) for x in args.fakecloud_levels.split(",") if x.strip()}
+    if args.profile_only:
+        args.profile, args.sections = True, []
+    args.time_limit = args.time_limit or (60 if args.quick else 300)
+    return args
+
+
+class Bench:
+    """One sitting: the runs, in order, and the results they produce."""
+
+    def __init__(self, args: argparse.Namespace, tools: dict[str, str], tmp: Path):
+        self.args = args
+        self.tools = tools
+        self.tmp = tmp
+        self.scale = 10 if args.quick else 1
+        self.warm = 200 if args.quick else 1000
+        self.runs: list[dict] = []
+
+    def requests(self, conc: int) -> int:
+        # ab's -e percentiles are wrong below 100 requests.
+        return max(100, conc, LEVELS[conc] // self.scale)
+
+    def section(self, name: str, mode_list: list[modes.Mode]) -> None:
+        """Round-robin over modes, per level and repeat."""
+        if self.args.modes:
+            mode_list = [m for m in mode_list if m.name in self.args.modes or m.baseline]
+        for conc in self.args.levels:
+            for rep in range(self.args.repeats):
+                for mode in mode_list:
+                    if "fakecloud" in mode.name and conc not in self.args.fakecloud_levels:
+                        continue
+                    self.runs.append(self.measure(name, mode, conc, rep))
+
+    def measure(self, section: str, mode: modes.Mode, conc: int, rep: int) -> dict:
+        n = self.requests(conc)
+        record = {"section": section, "mode": mode.name, "label": mode.label,
+                  "ours": mode.ours, "baseline": mode.baseline, "concurrency": conc,
+                  "requests": n, "repeat": rep, "started": _now(), "ab": None, "error": ""}
+        print(f"bench: {section:9} {mode.name:18} ab -n {n} -c {conc} (repeat {rep + 1})",
+              flush=True)
+        running = None
+        try:
+            running = mode.start()
+            for proc in running.procs:
+                wait_http(proc, running.port, running.path, headers=running.headers)
+            time.sleep(1.0)  # every worker past its start-up, not only the first
+            warm = self.tmp / "warm.csv"
+            run_ab(self.tools["ab"], running.url, self.warm, min(100, self.warm),
+                   warm, 60, headers=running.headers)
+            csv = self.tmp / f"{section}-{mode.name}-c{conc}-r{rep}.csv"
+            ours = self._our_pids()
+            before = machine.cpu_ticks()
+            result = run_ab(self.tools["ab"], running.url, n, conc, csv, self.args.time_limit,
+                            keepalive=self.args.keepalive,
+                            recv_errors_ok=self.args.recv_errors_ok, headers=running.headers)
+            record["ab"] = result.as_dict()
+            ours |= self._our_pids()
+            other = machine.foreign_cpu_seconds(before, machine.cpu_ticks(), ours)
+            record["other_cpu_s"] = round(other, 2)
+            record["other_cpu_share"] = round(
+                other / max(result.wall_s, 0.001) / (os.cpu_count() or 1), 3)
+            print(f"bench:   {result.time_taken_s or 0:8.3f} s  {result.rps or 0:9.1f} req/s  "
+                  f"failed {result.failed}  non-2xx {result.non_2xx}  "
+                  f"never done {result.not_done}  p50 {result.latency_ms.get('50', '-')} ms  "
+                  f"ab CPU {result.ab_cpu_s / max(result.wall_s, 0.001):.0%}"
+                  + (f"  [{result.aborted}]" if result.aborted else ""), flush=True)
+            if record["other_cpu_share"] > 0.05:
+                print(f"bench:   note: other processes used {record['other_cpu_share']:.0%} "
+                      "of the machine during this run", flush=True)
+        except StartError as exc:
+            record["error"] = str(exc)
+            print(f"bench:   NOT RUN: {str(exc).splitlines()[0]}", flush=True)
+        finally:
+            if running is not None:
+                running.stop()
+                record["server_log"] = {}
+                for proc in running.procs:
+                    record["server_log"].update(proc.log_counts())
+                for message, count in sorted(record["server_log"].items(),
+                                             key=lambda kv: -kv[1])[:3]:
+                    print(f"bench:   server log: {count} x {message}", flush=True)
+        return record
+
+
+    @staticmethod
+    def _our_pids() -> set[int]:
+        return {os.getpid(), *descendants(os.getpid())}
+
+
+def _now() -> str:
+    return datetime.datetime.now().isoformat(timespec="seconds")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.rewrite:
+        return rewrite(Path(args.rewrite))
+    # A SIGTERM to the harness must still run the finally blocks that stop servers.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    tools, notes = machine.find_tools(install=not args.no_install)
+    for note in notes:
+        print(f"bench: {note}", file=sys.stderr)
+    if "ab" not in tools:
+        print("bench: cannot measure without ab", file=sys.stderr)
+        return 2
+    nofile = machine.raise_nofile()
+    workers = args.workers or machine.usable_cpus()
+    if nofile[0] < 2100:
+        notes.append(f"open-file limit is {nofile[0]}: -c 1000 needs about 2000 "
+                     "(ab and each server); raise the hard limit (ulimit -Hn)")
+    tmp = Path(tempfile.mkdtemp(prefix="mcb-bench-"))
+    ctx = modes.Context(tools, tmp, workers)
+    ctx.uwsgi_listen = args.uwsgi_listen
+    bench = Bench(args, tools, tmp)
+    date = datetime.date.today().isoformat()
+    stem = (f"{date}-{socket.gethostname()}" + ("-quick" if args.quick else "")
+            + (f"-{args.tag}" if args.tag else ""))
+    meta = {"date": date, "started": _now(), "quick": args.quick, "argv": sys.argv,
+            "workers": workers, "repeats": args.repeats, "keepalive": args.keepalive,
+            "levels": {c: bench.requests(c) for c in args.levels},
+            "paths": {"vim_types": modes.VIM_TYPES, "forward": modes.FORWARD},
+            "machine": machine.machine(), "versions": machine.versions(tools),
+            "source": machine.source_state(REPO),
+            "notes": notes, "scratch_dir": str(tmp)}
+    results = {"meta": meta, "runs": bench.runs}
+    out_dir = Path(args.out)
+    try:
+        if "vim_types" in args.sections:
+            bench.section("vim_types", modes.vim_types_modes(ctx))
+        if "forward" in args.sections:
+            forward(bench, ctx, notes)
+        if args.profile:
+            profile(args, tools, ctx, out_dir, stem, meta)
+    except KeyboardInterrupt:
+        notes.append("interrupted: results are partial")
+    finally:
+        meta["finished"] = _now()
+        meta["source_at_end"] = machine.source_state(REPO)
+        if meta["source_at_end"] != meta["source"]:
+            notes.append("the broker's code changed during this run (see source and "
+                         "source_at_end in the JSON): rows may mix versions")
+        if bench.runs:
+            for path in report.write_all(results, out_dir, stem):
+                print(f"bench: wrote {path}")
+        if args.keep_tmp:
+            print(f"bench: scratch files kept in {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def rewrite(path: Path) -> int:
+    """Markdown and chart again from a results file (e.g. after changing report.py)."""
+    import json
+    results = json.loads(path.read_text())
+    for written in report.write_all(results, path.parent, path.stem):
+        print(f"bench: wrote {written}")
+    return 0
+
+
+def forward(bench: Bench, ctx: modes.Context, notes: list[str]) -> None:
+    if "nginx" not in ctx.tools:
+        notes.append("forwarding not measured: nginx (the upstream) is missing")
+        return
+    up = modes.Upstreams(ctx)
+    try:
+        up.start(want_fakecloud=not bench.args.no_fakecloud)
+        notes.extend(up.notes)
+        bench.section("forward", modes.forward_modes(ctx, up))
+    finally:
+        up.stop()
+
+
+def profile(args: argparse.Namespace, tools: dict[str, str], ctx: modes.Context,
+            out_dir: Path, stem: str, meta: dict) -> None:
+    from bench.profile import run_profiles
+    if "py-spy" not in tools:
+        meta["notes"].append("profile not taken: " + machine.HOW_TO_GET["py-spy"])
+        return
+    chosen = [m for m in modes.vim_types_modes(ctx) if m.ours]
+    up = modes.Upstreams(ctx)
+    try:
+        if "nginx" in tools:
+            up.start(want_fakecloud=False)
+            chosen += [m for m in modes.forward_modes(ctx, up)
+                       if m.name.endswith("-aai")]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / f"{stem}-profile.txt"
+        header = [f"py-spy profile, {meta['machine']['host']}, {meta['date']}, "
+                  f"{ctx.workers} workers per server, versions: {meta['versions']}"]
+        run_profiles(chosen, tools, ctx.tmp, path, args.profile_seconds,
+                     200 if args.quick else 1000, header)
+        meta["profile_file"] = path.name
+        print(f"bench: wrote {path}")
+    finally:
+        up.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
