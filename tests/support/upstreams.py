@@ -345,6 +345,7 @@ class AAIServer(_RecordingServer):
 
     `mode` switches the answer for every request: "ok" (the dict; 404 when the
     region is unknown), "garbage" (200 with a non-JSON body) or "error" (500).
+    `delay` seconds pass before each answer (a slow A&AI).
     """
 
     MODES = ("ok", "garbage", "error")
@@ -353,6 +354,7 @@ class AAIServer(_RecordingServer):
         super().__init__()
         self.regions: dict[tuple[str, str], dict] = dict(regions or {})
         self.mode = "ok"
+        self.delay = 0.0
 
     def add_region(self, owner: str, region: str, cloud_type: str, version: str) -> None:
         with self._lock:
@@ -363,8 +365,14 @@ class AAIServer(_RecordingServer):
             raise ValueError(mode)
         self.mode = mode
 
+    def remove_region(self, owner: str, region: str) -> None:
+        with self._lock:
+            del self.regions[(owner, region)]
+
     def _respond(self, handler: _RecordingHandler, recorded: RecordedRequest) -> None:
         json_type = [("Content-Type", "application/json")]
+        if self.delay:
+            time.sleep(self.delay)
         if self.mode == "garbage":
             handler.send_reply(200, b"<html>this is not JSON{", [("Content-Type", "text/html")])
             return

@@ -28,7 +28,8 @@ class AaiInventory:
             tls = {"cert_reqs": "CERT_REQUIRED" if aai.verify_tls else "CERT_NONE"}
             if aai.ca_file:
                 tls["ca_certs"] = aai.ca_file
-        self._http = urllib3.PoolManager(maxsize=10, retries=False, **tls)
+        # One lookup per region in flight (cache.py), so a small pool suffices.
+        self._http = urllib3.PoolManager(maxsize=20, retries=False, **tls)
         self._timeout = urllib3.Timeout(connect=aai.connect_timeout, read=aai.read_timeout)
 
     def get(self, owner: str, region: str, transaction_id: str = "") -> CloudRegion:
