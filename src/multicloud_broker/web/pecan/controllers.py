@@ -9,31 +9,26 @@ from multicloud_broker.core.broker import Broker
 from multicloud_broker.core.http import STATUS_LINES, Response
 from multicloud_broker.core.routes import match
 
-ROUTE_KEY = "multicloud.route"
 REQUEST_KEY = "multicloud.request"
 
 
 class RootController:
-    """Pecan's entry point; `_lookup` picks the API route for every path.
+    """Pecan's entry point: no path is an attribute, so Pecan's object walk
+    ends at `_default`, its catch-all, which routes with core's table.
 
-    (`_lookup` rather than `_route`: Pecan inspects a `_route`'s signature on
-    every request, which costs more than the whole rest of the routing.)
+    (Not `_route`: Pecan inspects a `_route`'s signature on every request,
+    which costs more than the whole rest of the routing. Not `_lookup`: it
+    makes Pecan walk the path a second time.)
     """
 
     def __init__(self, broker: Broker):
         self.broker = broker
 
-    @pecan.expose()
-    def _lookup(self, *remainder):
-        environ = pecan.request.environ
-        environ[ROUTE_KEY] = match(environ[REQUEST_KEY].path)
-        return self.answer, []
-
     @pecan.expose(content_type="application/json")
-    def answer(self):
-        environ = pecan.request.environ
-        core_request = environ[REQUEST_KEY]
-        route, params = environ[ROUTE_KEY] or (None, {})
+    def _default(self, req: webob.Request, resp: webob.Response) -> webob.Response:
+        # Pecan runs without context locals (app.py), so it hands the request in.
+        core_request = req.environ[REQUEST_KEY]
+        route, params = match(core_request.path) or (None, {})
         return to_webob(self.broker.handle(route, core_request, params))
 
 
