@@ -57,7 +57,9 @@ INVENTORY_OPTS = [
     cfg.StrOpt("sqlite_path", default="var/inventory.sqlite",
                help="SQLite file of the embedded inventory."),
     cfg.FloatOpt("cache_ttl", default=30.0, min=0,
-                 help="Seconds a looked-up region is cached per worker; 0 = off."),
+                 help="Seconds a looked-up region is cached per worker; 0 = off. "
+                      "One lookup per region runs at a time: at expiry, requests "
+                      "arriving during the refresh get the expired entry."),
 ]
 
 AAI_OPTS = [
