@@ -45,7 +45,7 @@ class DefaultWorkersBroker(BrokerProcess):
             return super().start(timeout)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self._proc = subprocess.Popen(self.command(), stdout=out, stderr=err,
-                                          stdin=subprocess.DEVNULL, env=broker_env(None),
+                                          stdin=subprocess.DEVNULL, env=broker_env(self._env),
                                           cwd=str(self.workdir))
         wait_until(lambda: self._proc.poll() is not None or tls_answers(self.port), timeout)
         if self._proc.poll() is not None:
