@@ -5,6 +5,7 @@ Replacing eventlet later means replacing this module.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -35,6 +36,15 @@ class _QuietLog:
         LOG.debug(msg.rstrip())
 
 
+def _response_414(limit: int) -> bytes:
+    """The whole answer eventlet sends to an over-long request line, before
+    any app sees the request: in the broker's JSON error shape."""
+    body = json.dumps({"error": f"request line over {limit} bytes"}).encode()
+    head = ("HTTP/1.0 414 Request URI Too Long\r\nConnection: close\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
+    return head.encode("ascii") + body
+
+
 def _wait(server: eventlet.greenthread.GreenThread) -> None:
     # A killed green thread re-raises GreenletExit in whoever waits for it;
     # here that is the expected end, not an error to pass on.
@@ -59,6 +69,7 @@ class WSGIService(service.ServiceBase):
         # Opened at every start: after SIGHUP a rotated log file is reopened.
         app = AccessLog(self.app_factory(), open_access_log(conf.access_log))
         eventlet.wsgi.MAX_HEADER_LINE = conf.max_header_line
+        eventlet.wsgi.RESPONSE_414 = _response_414(conf.max_url_length)
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.
         sock = wrap_tls(self.sock.dup(), conf)
