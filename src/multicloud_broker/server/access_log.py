@@ -8,8 +8,11 @@ costs a fraction of a LogRecord on the hot path.
 from __future__ import annotations
 
 import os
+import posix
+import stat
 import sys
 import time
+from collections.abc import Callable
 
 
 def open_access_log(path: str) -> int:
@@ -19,6 +22,17 @@ def open_access_log(path: str) -> int:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+
+def writer_for(fd: int) -> Callable[[int, bytes], int]:
+    """The write function for `fd`.
+
+    A regular file never makes a writer wait, so it gets the system call
+    itself: eventlet's green os.write stats the file before every write
+    (2.5 us against 0.7 us per line, measured). Pipes and terminals keep the
+    green write, which yields to other requests while the reader lags.
+    """
+    return posix.write if stat.S_ISREG(os.fstat(fd).st_mode) else os.write
 
 
 class _Clock:
@@ -43,6 +57,7 @@ class AccessLog:
     def __init__(self, app, fd: int):
         self.app = app
         self.fd = fd
+        self.write = writer_for(fd)
         self.pid = os.getpid()
         self.clock = _Clock()
 
@@ -63,6 +78,6 @@ class AccessLog:
                     f"{environ.get('PATH_INFO', '')} {status[:3]} "
                     f"{(time.monotonic() - started) * 1000:.1f}ms {txid}\n")
             try:
-                os.write(self.fd, line.encode("utf-8", "replace"))
+                self.write(self.fd, line.encode("utf-8", "replace"))
             except OSError:
                 pass  # a full disk or closed stdout must not fail the request
