@@ -168,5 +168,14 @@ def source_state(repo: Path) -> dict:
     if changed:
         import hashlib
         digest = hashlib.sha256(git("diff", "HEAD", "--", "src").encode()).hexdigest()[:12]
-    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted": changed,
-            "diff_sha256": digest}
+    # The tree of src/ tells whether the broker changed; the commit alone would
+    # also move with a commit to docs or tests.
+    return {"commit": git("rev-parse", "--short", "HEAD"),
+            "src_tree": git("rev-parse", "--short", "HEAD:src"),
+            "uncommitted": changed, "diff_sha256": digest}
+
+
+def same_broker(before: dict, after: dict) -> bool:
+    """Whether two source_state() results describe the same broker code."""
+    keys = ("src_tree", "diff_sha256")
+    return all(before.get(k) == after.get(k) for k in keys)

@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         meta["finished"] = _now()
         meta["source_at_end"] = machine.source_state(REPO)
-        if meta["source_at_end"] != meta["source"]:
+        if not machine.same_broker(meta["source"], meta["source_at_end"]):
             notes.append("the broker's code changed during this run (see source and "
                          "source_at_end in the JSON): rows may mix versions")
         if bench.runs:
