@@ -124,12 +124,13 @@ def runserver(ctx: Context) -> Callable[[], Running]:
     return start
 
 
-def uwsgi(ctx: Context) -> Callable[[], Running]:
+def uwsgi(ctx: Context, path: str = VIM_TYPES,
+          sections: dict | None = None) -> Callable[[], Running]:
     """Django under uWSGI, one process per core, configured through the environment."""
     def start() -> Running:
         port = free_port()
         name = ctx.name("uwsgi")
-        conf = ctx.broker_config(name, port, "django")
+        conf = ctx.broker_config(name, port, "django", sections)
         env = _env(MULTICLOUD_BROKER_CONFIG=str(conf), WEB_FRAMEWORK="django")
         argv = [ctx.tools["uwsgi"], "--http-socket", f"127.0.0.1:{port}",
                 "--module", "multicloud_broker.wsgi:application",
@@ -139,7 +140,7 @@ def uwsgi(ctx: Context) -> Callable[[], Running]:
             argv += ["--listen", str(ctx.uwsgi_listen)]
         # SIGINT stops uWSGI's master and workers whatever --die-on-term does.
         proc = Proc(name, argv, ctx.tmp, env=env, stop_signal=signal.SIGINT)
-        return Running([proc], port, VIM_TYPES)
+        return Running([proc], port, path)
     return start
 
 
@@ -213,15 +214,7 @@ class Upstreams:
                 self.fakecloud_port = 0
 
     def _add_sqlite_region(self) -> None:
-        ctx = self.ctx
-        conf = ctx.broker_config("region", 1, "django", {"inventory": {"backend": "sqlite"}})
-        done = subprocess.run(
-            ctx.broker_cli() + ["region", "add", "--config-file", str(conf),
-                                "--cloud-owner", "bench", "--cloud-region-id", "RegionOne",
-                                "--cloud-type", "openstack", "--cloud-region-version", "ocata"],
-            capture_output=True, text=True, timeout=60, env=_env())
-        if done.returncode != 0 and "already exists" not in done.stderr:
-            raise RuntimeError(f"region add failed: {done.stderr.strip()}")
+        add_sqlite_region(self.ctx)
 
     def _start_fakecloud(self) -> None:
         import http.client
@@ -256,6 +249,18 @@ class Upstreams:
         self.procs.clear()
 
 
+def add_sqlite_region(ctx: Context) -> None:
+    """The bench region in the embedded inventory that every broker config names."""
+    conf = ctx.broker_config("region", 1, "django", {"inventory": {"backend": "sqlite"}})
+    done = subprocess.run(
+        ctx.broker_cli() + ["region", "add", "--config-file", str(conf),
+                            "--cloud-owner", "bench", "--cloud-region-id", "RegionOne",
+                            "--cloud-type", "openstack", "--cloud-region-version", "ocata"],
+        capture_output=True, text=True, timeout=60, env=_env())
+    if done.returncode != 0 and "already exists" not in done.stderr:
+        raise RuntimeError(f"region add failed: {done.stderr.strip()}")
+
+
 def _already(port: int, path: str, headers: dict | None = None) -> Callable[[], Running]:
     """A mode that loads an upstream already running (started by Upstreams)."""
     return lambda: Running([], port, path, dict(headers or {}))
@@ -287,6 +292,48 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
                               f"ours: {framework}, A&AI (cached) -> fakecloud",
                               ours(ctx, framework, FORWARD, fake, token, tag="-fakecloud"),
                               ours=True))
+    return modes
+
+
+# -- forwarding to a slow plugin ------------------------------------------------------
+
+class SlowPlugin:
+    """bench/slow_plugin.py, started once for its section."""
+
+    def __init__(self, ctx: Context, delay_ms: float):
+        self.ctx, self.delay_ms = ctx, delay_ms
+        self.port = 0
+        self.proc: Proc | None = None
+
+    def start(self) -> None:
+        from bench.procs import wait_http
+        self.port = free_port()
+        self.proc = Proc("slow-plugin", [self.ctx.python, "-m", "bench.slow_plugin",
+                                         "--port", str(self.port),
+                                         "--delay-ms", str(self.delay_ms)],
+                         self.ctx.tmp, env=_env(), cwd=REPO)
+        wait_http(self.proc, self.port, PLUGIN_TENANTS)
+        add_sqlite_region(self.ctx)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
+
+
+def slow_modes(ctx: Context, plugin: SlowPlugin) -> list[Mode]:
+    """The slow plugin directly; uWSGI's processes and our workers in front of it."""
+    n = ctx.workers
+    sqlite = {"inventory": {"backend": "sqlite"},
+              "plugins": {"endpoints": f"multicloud-ocata:http://127.0.0.1:{plugin.port}"}}
+    modes = [Mode("direct-slow", f"slow plugin called directly ({plugin.delay_ms:g} ms)",
+                  _already(plugin.port, PLUGIN_TENANTS), baseline=True)]
+    if "uwsgi" in ctx.tools:
+        modes.append(Mode("uwsgi-slow", f"Django + uWSGI ({n} processes), sqlite -> slow plugin",
+                          uwsgi(ctx, FORWARD, sqlite)))
+    for framework in ("django", "pecan"):
+        modes.append(Mode(f"{framework}-slow", f"ours: {framework} ({n} workers), sqlite -> "
+                          "slow plugin", ours(ctx, framework, FORWARD, sqlite, tag="-slow"),
+                          ours=True))
     return modes
 
 

@@ -16,7 +16,9 @@ SPEC_SECONDS = {
 SECTION_TITLES = {
     "vim_types": "GET /api/multicloud/v0/vim_types (the spec's comparison)",
     "forward": "Forwarding: GET /api/multicloud/v0/bench_RegionOne/tenants to a plugin",
+    "slow": "Forwarding to a slow plugin: what a worker does while the plugin thinks",
 }
+SECTIONS = tuple(SECTION_TITLES)
 PERCENTILES = ("50", "90", "99", "100")
 
 
@@ -71,6 +73,8 @@ def baseline_of(section: str, mode: str) -> str:
     the eventlet ceiling for vim_types."""
     if section == "vim_types":
         return "eventlet-bare"
+    if section == "slow":
+        return "direct-slow"
     return "direct-fakecloud" if "fakecloud" in mode else "direct-nginx"
 
 
@@ -261,7 +265,7 @@ def markdown(results: dict) -> str:
         lines.append(f"> {note}")
     if meta.get("notes"):
         lines.append("")
-    for section in ("vim_types", "forward"):
+    for section in SECTIONS:
         section_rows = [r for r in rows if r["section"] == section]
         if section_rows:
             lines += _section_md(section, section_rows, meta)
@@ -287,7 +291,7 @@ def chart(results: dict, path: Path) -> bool:
     except ImportError:
         return False
     rows = results["summary"]
-    sections = [s for s in ("vim_types", "forward") if any(r["section"] == s for r in rows)]
+    sections = [s for s in SECTIONS if any(r["section"] == s for r in rows)]
     if not sections:
         return False
     fig, axes = plt.subplots(2, len(sections), figsize=(7.5 * len(sections), 8), squeeze=False)

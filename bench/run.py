@@ -38,8 +38,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="10x fewer requests per level, to check the harness (~5 min)")
     p.add_argument("--levels", default="1,100,1000",
                    help="concurrency levels to run, from 1,100,1000 (default: all)")
-    p.add_argument("--sections", default="vim_types,forward",
-                   help="vim_types and/or forward (default: both)")
+    p.add_argument("--sections", default="vim_types,forward,slow",
+                   help="any of vim_types, forward, slow (default: all three)")
     p.add_argument("--modes", default="",
                    help="only these modes (comma-separated names, e.g. pecan,eventlet-bare)")
     p.add_argument("--repeats", type=int, default=1,
@@ -58,6 +58,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="forwarding to nginx only, even if the fakecloud works")
     p.add_argument("--fakecloud-levels", default="1,100",
                    help="levels for the fakecloud modes (it is one process; default 1,100)")
+    p.add_argument("--slow-delay-ms", type=float, default=50,
+                   help="the slow plugin's delay per answer (section slow; default 50)")
+    p.add_argument("--slow-requests", type=int, default=2000,
+                   help="requests per run in section slow, at least 10 per connection "
+                        "(default 2000; uWSGI with 2 processes and 50 ms takes ~50 s for them)")
     p.add_argument("--profile", action="store_true",
                    help="also py-spy one worker of each of our modes under ab -c 100")
     p.add_argument("--profile-only", action="store_true",
@@ -101,19 +106,23 @@ class Bench:
         # ab's -e percentiles are wrong below 100 requests.
         return max(100, conc, LEVELS[conc] // self.scale)
 
-    def section(self, name: str, mode_list: list[modes.Mode]) -> None:
+    def section(self, name: str, mode_list: list[modes.Mode],
+                levels: list[int] | None = None,
+                requests: dict[int, int] | None = None) -> None:
         """Round-robin over modes, per level and repeat."""
         if self.args.modes:
             mode_list = [m for m in mode_list if m.name in self.args.modes or m.baseline]
-        for conc in self.args.levels:
+        for conc in self.args.levels if levels is None else levels:
             for rep in range(self.args.repeats):
                 for mode in mode_list:
                     if "fakecloud" in mode.name and conc not in self.args.fakecloud_levels:
                         continue
-                    self.runs.append(self.measure(name, mode, conc, rep))
+                    self.runs.append(self.measure(name, mode, conc, rep,
+                                                  (requests or {}).get(conc, 0)))
 
-    def measure(self, section: str, mode: modes.Mode, conc: int, rep: int) -> dict:
-        n = self.requests(conc)
+    def measure(self, section: str, mode: modes.Mode, conc: int, rep: int,
+                requests: int = 0) -> dict:
+        n = requests or self.requests(conc)
         record = {"section": section, "mode": mode.name, "label": mode.label,
                   "ours": mode.ours, "baseline": mode.baseline, "concurrency": conc,
                   "requests": n, "repeat": rep, "started": _now(), "ab": None, "error": ""}
@@ -199,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     meta = {"date": date, "started": _now(), "quick": args.quick, "argv": sys.argv,
             "workers": workers, "repeats": args.repeats, "keepalive": args.keepalive,
             "levels": {c: bench.requests(c) for c in args.levels},
-            "paths": {"vim_types": modes.VIM_TYPES, "forward": modes.FORWARD},
+            "paths": {"vim_types": modes.VIM_TYPES, "forward": modes.FORWARD,
+                      "slow": modes.FORWARD},
             "machine": machine.machine(), "versions": machine.versions(tools),
             "source": machine.source_state(REPO),
             "notes": notes, "scratch_dir": str(tmp)}
@@ -210,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
             bench.section("vim_types", modes.vim_types_modes(ctx))
         if "forward" in args.sections:
             forward(bench, ctx, notes)
+        if "slow" in args.sections:
+            slow(bench, ctx)
         if args.profile:
             profile(args, tools, ctx, out_dir, stem, meta)
     except KeyboardInterrupt:
@@ -250,6 +262,21 @@ def forward(bench: Bench, ctx: modes.Context, notes: list[str]) -> None:
         bench.section("forward", modes.forward_modes(ctx, up))
     finally:
         up.stop()
+
+
+def slow(bench: Bench, ctx: modes.Context) -> None:
+    """Where eventlet earns its keep: requests that wait on a plugin. A worker
+    process per core (uWSGI) serves one at a time; a green-thread worker
+    serves hundreds. At -c 1 both only pass the delay on, so it is skipped."""
+    plugin = modes.SlowPlugin(ctx, bench.args.slow_delay_ms)
+    levels = [c for c in bench.args.levels if c > 1]
+    # At least ten rounds of every connection, so that start-up is not all we see.
+    requests = {c: max(bench.args.slow_requests, 10 * c) // bench.scale for c in levels}
+    try:
+        plugin.start()
+        bench.section("slow", modes.slow_modes(ctx, plugin), levels, requests)
+    finally:
+        plugin.stop()
 
 
 def profile(args: argparse.Namespace, tools: dict[str, str], ctx: modes.Context,
