@@ -107,17 +107,18 @@ def test_concurrent_misses_share_one_lookup():
 
 
 def test_expired_entry_is_served_while_one_refresh_runs():
-    inner = CountingInventory()
+    inner = SlowInventory()
+    inner.release.set()
     cached = CachedInventory(inner, ttl=0.05)
     old = cached.get("o", "r")
     time.sleep(0.1)
-    slow = SlowInventory()
-    slow.regions = {("o", "r"): CloudRegion("o", "r", "openstack", "queens")}
-    cached._inner = slow
+    inner.release.clear()  # the refresh will hang until the test lets it go
+    inner.regions = {("o", "r"): CloudRegion("o", "r", "openstack", "queens")}
     threads, outcomes = _in_threads(1, lambda: cached.get("o", "r"))  # the refresh
     time.sleep(0.1)
     assert cached.get("o", "r") == old  # answered at once, from the expired entry
-    slow.release.set()
+    assert inner.calls == 2
+    inner.release.set()
     _finish(threads)
     assert outcomes[0].cloud_region_version == "queens"
     assert cached.get("o", "r").cloud_region_version == "queens"
