@@ -22,6 +22,13 @@ UNKNOWN_PATHS = [
     "/api/multicloud/v1/CloudOwner",
     "/api/multicloud/v0/swagger.yaml/x/y",
     "/api/multicloud/v1/vim_types/extra/deep/path",
+    "/",
+    "/api",
+    # Paths that Pecan's object walk would follow into the root controller's
+    # own attributes and class.
+    "/broker/catalog",
+    "/__class__/x",
+    "/_default",
 ]
 
 

@@ -40,6 +40,10 @@ class BrokerPecan(ExplicitPecan):
         # call (its getargspec builds a new namedtuple class each time: most
         # of Pecan's CPU per request). The broker's controller returns a
         # finished WebOb response.
+        if getattr(controller, "__self__", None) is not self.root:
+            # Pecan's walk follows any attribute, and `/__class__/...` leads it
+            # to the root's class and its plain functions: no API path.
+            controller = self.root._default
         state.response = controller(*args)
 
     def _handle_empty_response_body(self, state):

@@ -13,19 +13,29 @@ REQUEST_KEY = "multicloud.request"
 
 
 class RootController:
-    """Pecan's entry point: no path is an attribute, so Pecan's object walk
-    ends at `_default`, its catch-all, which routes with core's table.
+    """Pecan's entry point. Every API path starts with `/api/`, so Pecan's
+    object walk maps that first segment to the `api` controller, which
+    routes the rest with core's table; any other path ends at `_default`,
+    Pecan's catch-all, for core's 404.
 
     (Not `_route`: Pecan inspects a `_route`'s signature on every request,
-    which costs more than the whole rest of the routing. Not `_lookup`: it
-    makes Pecan walk the path a second time.)
+    which costs more than the whole rest of the routing. Not `_lookup`: Pecan
+    reaches it only after failing the walk, building an HTTPNotFound, and
+    then walks the path a second time.)
     """
 
     def __init__(self, broker: Broker):
         self.broker = broker
 
     @pecan.expose(content_type="application/json")
+    def api(self, req: webob.Request, resp: webob.Response) -> webob.Response:
+        return self._answer(req)
+
+    @pecan.expose(content_type="application/json")
     def _default(self, req: webob.Request, resp: webob.Response) -> webob.Response:
+        return self._answer(req)
+
+    def _answer(self, req: webob.Request) -> webob.Response:
         # Pecan runs without context locals (app.py), so it hands the request in.
         core_request = req.environ[REQUEST_KEY]
         route, params = match(core_request.path) or (None, {})
