@@ -119,11 +119,11 @@ class Broker:
         region = self.inventory.get(owner, region_id, txid)
         plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
         scope = "/".join(quote(part, safe="") for part in scope.split("/"))
-        url = f"{self.plugin_base(plugin)}/api/{plugin}/{scope}/capacity_check"
         try:
             resp = self.forwarder.post_json(
-                url, body, {"Content-Type": "application/json",
-                            TRANSACTION_HEADER: txid}, self.fan_out.timeout)
+                self.plugin_base(plugin), f"/api/{plugin}/{scope}/capacity_check", body,
+                {"Content-Type": "application/json", TRANSACTION_HEADER: txid},
+                self.fan_out.timeout)
         except urllib3.exceptions.HTTPError as exc:
             LOG.info("capacity check of %s unreachable: %s", scope, exc)
             return None

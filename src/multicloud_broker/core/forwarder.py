@@ -33,12 +33,11 @@ def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
 
 
 class Forwarder:
-    """One pooled, keep-alive HTTP client per worker for all plugins."""
+    """Pooled, keep-alive HTTP connections per worker, one pool per plugin base URL."""
 
     def __init__(self, connect_timeout: float, read_timeout: float,
                  pool_maxsize: int, max_body_size: int):
-        self._http = urllib3.PoolManager(num_pools=50, maxsize=pool_maxsize,
-                                         retries=False)
+        self._pool_maxsize = pool_maxsize
         self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
         self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
         self._max_body = max_body_size
@@ -66,11 +65,12 @@ class Forwarder:
         return Response(upstream.status, headers, _stream(upstream, url))
 
     def _pool(self, base: str) -> urllib3.HTTPConnectionPool:
-        # The pool of each plugin's base URL, looked up once: PoolManager
-        # would parse and normalise the URL again on every request.
+        # Made once per base URL (plugins are few) and kept: a PoolManager
+        # would parse the URL again on every request, and could evict a pool.
         pool = self._pools.get(base)
         if pool is None:
-            pool = self._pools[base] = self._http.connection_from_url(base)
+            pool = self._pools[base] = urllib3.connection_from_url(
+                base, maxsize=self._pool_maxsize, retries=False)
         return pool
 
     @staticmethod
@@ -88,15 +88,14 @@ class Forwarder:
                 headers[name] = SKIP_HEADER
         return headers
 
-    def post_json(self, url: str, body: bytes, headers: dict, timeout: float):
-        """A small JSON POST (capacity checks); urllib3 errors propagate."""
-        return self._http.request("POST", url, body=body, headers=headers,
-                                  timeout=urllib3.Timeout(
-                                      connect=min(timeout, self._timeout.connect_timeout),
-                                      read=timeout))
-
-    def close(self) -> None:
-        self._http.clear()
+    def post_json(self, base: str, target: str, body: bytes, headers: dict,
+                  timeout: float) -> urllib3.BaseHTTPResponse:
+        """A small JSON POST to base + target (capacity checks); urllib3 errors propagate."""
+        return self._pool(base).urlopen(
+            "POST", target, body=body, headers=headers, redirect=False,
+            assert_same_host=False,
+            timeout=urllib3.Timeout(connect=min(timeout, self._timeout.connect_timeout),
+                                    read=timeout))
 
 
 def _fault(exc: urllib3.exceptions.HTTPError, url: str) -> BadGateway | GatewayTimeout:
@@ -117,10 +116,8 @@ def _reason(exc: Exception) -> str:
 
 
 def _limited(stream: BinaryIO, length: int | None, limit: int) -> Iterator[bytes]:
-    """The body in chunks; PayloadTooLarge once more than `limit` bytes came."""
-    if length is not None and length > limit:
-        raise PayloadTooLarge(f"request body over {limit} bytes")
-
+    """The body in chunks; PayloadTooLarge once more than `limit` bytes came
+    (a declared length over the limit is refused earlier, in Broker.handle)."""
     def chunks() -> Iterator[bytes]:
         sent = 0
         remaining = length

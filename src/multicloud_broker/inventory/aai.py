@@ -46,9 +46,6 @@ class AaiInventory:
             raise ServiceUnavailable(f"inventory (A&AI) answered {resp.status}")
         return _region_from(resp.data, owner, region)
 
-    def close(self) -> None:
-        self._http.clear()
-
 
 def _region_from(data: bytes, owner: str, region: str) -> CloudRegion:
     try:
