@@ -122,7 +122,7 @@ GROUPS = {
     "ssl": SSL_OPTS,
 }
 
-# ONAP deployment variables -> (group, option, oslo type used to parse them).
+# ONAP deployment variables -> (group, option); oslo.config parses the values.
 ENV_OPTIONS = {
     "WEB_FRAMEWORK": (None, "web_framework"),
     "MSB_PROTO": ("msb", "protocol"),
@@ -136,6 +136,7 @@ ENV_OPTIONS = {
     "AAI_PASSWORD": ("aai", "password"),
     "SSL_ENABLED": ("ssl", "enabled"),
 }
+
 
 class ConfigError(Exception):
     """A configuration value that the broker cannot start with."""

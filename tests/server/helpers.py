@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.broker import BrokerProcess, BrokerStartError, broker_env
+from tests.support.broker import BrokerProcess, BrokerStartError, broker_env, child_pids
 from tests.support.upstreams import PluginServer
 
 FRAMEWORKS = ["django", "pecan"]
@@ -83,13 +83,7 @@ def tls_answers(port: int) -> bool:
 
 def worker_pids(parent: int) -> set[int]:
     """The live child processes of the bootstrap process."""
-    pids: set[int] = set()
-    for task in Path(f"/proc/{parent}/task").glob("*"):
-        try:
-            pids.update(int(p) for p in (task / "children").read_text().split())
-        except OSError:
-            continue
-    return {p for p in pids if _alive(p)}
+    return {p for p in child_pids(parent) if _alive(p)}
 
 
 def _alive(pid: int) -> bool:

@@ -196,22 +196,27 @@ def _cmdline(pid: int) -> bytes | None:
         return None
 
 
+def child_pids(pid: int) -> set[int]:
+    """The direct children of `pid` (zombies included), from /proc."""
+    kids: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            kids.update(map(int, (task / "children").read_text().split()))
+        except OSError:
+            continue
+    return kids
+
+
 def _descendants(pid: int) -> dict[int, bytes]:
     """PIDs (with their command lines) of every process below `pid`, from /proc."""
     found: dict[int, bytes] = {}
     pending = [pid]
     while pending:
-        current = pending.pop()
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                kids = (task / "children").read_text().split()
-            except OSError:
-                continue
-            for kid in map(int, kids):
-                cmd = _cmdline(kid)
-                if kid not in found and cmd is not None:
-                    found[kid] = cmd
-                    pending.append(kid)
+        for kid in child_pids(pending.pop()):
+            cmd = _cmdline(kid)
+            if kid not in found and cmd is not None:
+                found[kid] = cmd
+                pending.append(kid)
     return found
 
 
