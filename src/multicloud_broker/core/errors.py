@@ -47,3 +47,20 @@ class ServiceUnavailable(ApiError):
 
 class GatewayTimeout(ApiError):
     status = 504
+
+
+class ClientBodyError(BadRequest):
+    """The client's request body could not be read: malformed chunked framing
+    (400), the client went away mid-upload (`disconnected`), or it sent
+    nothing for client_body_timeout (408).
+
+    The server raises it from `wsgi.input`; the server has already logged it
+    and will close the connection. Code that reads a body lets it through
+    (it is the client's fault, never a plugin's) and must not report it as
+    an upstream error.
+    """
+
+    def __init__(self, message: str, status: int = 400, disconnected: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.disconnected = disconnected
