@@ -60,6 +60,10 @@ INVENTORY_OPTS = [
                  help="Seconds a looked-up region is cached per worker; 0 = off. "
                       "One lookup per region runs at a time: at expiry, requests "
                       "arriving during the refresh get the expired entry."),
+    cfg.FloatOpt("probe_interval", default=5.0, min=0,
+                 help="Seconds /readyz reuses the outcome of its inventory probe "
+                      "(a lookup of a region nobody registers; for A&AI a real "
+                      "request): at most one probe per worker per interval."),
 ]
 
 AAI_OPTS = [

@@ -45,4 +45,5 @@ def build_broker(conf: cfg.ConfigOpts) -> Broker:
         plugin_base=plugin_base_urls(conf),
         fan_out=CapacityFanOut(plugins.capacity_timeout),
         max_body_size=conf.max_body_size,
+        probe_interval=conf.inventory.probe_interval,
     )

@@ -15,6 +15,7 @@ from multicloud_broker.core.catalog import PluginCatalog
 from multicloud_broker.core.correlation import TRANSACTION_ID
 from multicloud_broker.core.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
 from multicloud_broker.core.forwarder import Forwarder
+from multicloud_broker.core.health import Readiness, inventory_probe, readiness_report
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import PREFIX, Route
 from multicloud_broker.core.swagger import swagger_document
@@ -31,7 +32,8 @@ class Broker:
 
     def __init__(self, catalog: PluginCatalog, inventory: Inventory,
                  forwarder: Forwarder, plugin_base: Callable[[str], str],
-                 fan_out: capacity.CapacityFanOut, max_body_size: int):
+                 fan_out: capacity.CapacityFanOut, max_body_size: int,
+                 probe_interval: float = 5.0):
         self.catalog = catalog
         self.inventory = inventory
         self.forwarder = forwarder
@@ -39,6 +41,7 @@ class Broker:
         self.fan_out = fan_out
         self.max_body_size = max_body_size
         self._swagger = swagger_document()
+        self._readiness = Readiness(inventory_probe(inventory.get), probe_interval)
 
     def handle(self, route: Route | None, request: Request,
                params: dict[str, str]) -> Response:
@@ -70,6 +73,13 @@ class Broker:
 
     def swagger(self, request: Request) -> Response:
         return Response.raw(200, self._swagger, "application/json")
+
+    def healthz(self, request: Request) -> Response:
+        return Response.raw(200, b'{"status": "ok"}', "application/json")
+
+    def readyz(self, request: Request) -> Response:
+        ready, body = readiness_report(bool(self.catalog.vim_types_json), self._readiness)
+        return Response.json(200 if ready else 503, body)
 
     def forward(self, request: Request, vimid: str = "", cloud_owner: str = "",
                 cloud_region_id: str = "", rest: str = "") -> Response:

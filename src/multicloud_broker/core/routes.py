@@ -10,25 +10,29 @@ import re
 from dataclasses import dataclass, field
 
 PREFIX = "/api/multicloud/"
+# Health paths live at the root, outside the API's namespace: Kubernetes'
+# conventional names, and never mistaken for (or forwarded as) an API call.
+ROOT = "/"
 ALL_FORWARDED = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
 _PARAM = re.compile(r"\{(\w+)(:path)?\}")
 
 
 @dataclass(frozen=True)
 class Route:
-    """A path template under PREFIX, e.g. `v0/{vimid}/registry`."""
+    """A path template under `root` (PREFIX or ROOT), e.g. `v0/{vimid}/registry`."""
 
     template: str
     methods: tuple[str, ...]
     action: str          # name of the Broker method that answers it
     summary: str
+    root: str = PREFIX
     regex: re.Pattern = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
         object.__setattr__(self, "regex", re.compile(self.pattern()))
 
     def pattern(self) -> str:
-        """Regex of the path below PREFIX, named groups for the parameters."""
+        """Regex of the path below `root`, named groups for the parameters."""
         def group(match: re.Match) -> str:
             body = ".+" if match.group(2) else "[^/]+"
             return f"(?P<{match.group(1)}>{body})"
@@ -55,7 +59,7 @@ def _vim_routes(version: str, scope: str, extra: list[Route]) -> list[Route]:
     ]
 
 
-ROUTES: tuple[Route, ...] = (
+API_ROUTES: tuple[Route, ...] = (
     Route("v0/vim_types", ("GET",), "vim_types", "Cloud types and versions served"),
     Route("v1/vim_types", ("GET",), "vim_types", "Cloud types and versions served"),
     Route("v0/swagger.json", ("GET",), "swagger", "This API as Swagger 2.0"),
@@ -74,12 +78,25 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
+ROOT_ROUTES: tuple[Route, ...] = (
+    Route("healthz", ("GET",), "healthz",
+          "Liveness: the worker answering is serving (asks no one)", root=ROOT),
+    Route("readyz", ("GET",), "readyz",
+          "Readiness: catalog loaded, inventory answering, not draining", root=ROOT),
+)
+# Every route, for the adapters and the Swagger document.
+ROUTES: tuple[Route, ...] = API_ROUTES + ROOT_ROUTES
+
+
 def match(path: str) -> tuple[Route, dict[str, str]] | None:
     """The first route whose template matches a full request path."""
-    if not path.startswith(PREFIX):
+    if path.startswith(PREFIX):
+        below, routes = path[len(PREFIX):], API_ROUTES
+    elif path.startswith(ROOT):
+        below, routes = path[len(ROOT):], ROOT_ROUTES
+    else:
         return None
-    below = path[len(PREFIX):]
-    for route in ROUTES:
+    for route in routes:
         found = route.regex.match(below)
         if found:
             return route, found.groupdict()

@@ -2,13 +2,11 @@
 
 from django.urls import re_path
 
-from multicloud_broker.core.routes import PREFIX, ROUTES
+from multicloud_broker.core.routes import ROUTES
 from multicloud_broker.web.django import views
 
-_ROOT = PREFIX.lstrip("/")
-
 urlpatterns = [
-    re_path(_ROOT + route.pattern().lstrip("^"), views.route_view(route))
+    re_path(route.root.lstrip("/") + route.pattern().lstrip("^"), views.route_view(route))
     for route in ROUTES
 ]
 
