@@ -80,17 +80,16 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _region(args: argparse.Namespace) -> int:
     from multicloud_broker.config import ConfigError, conf_from_args
-    from multicloud_broker.inventory import CloudRegion, RegionNotFound
-    from multicloud_broker.inventory.sqlite import RegionExists, SqliteInventory
+    from multicloud_broker.inventory import (CloudRegion, InventoryError, RegionExists,
+                                             RegionNotFound)
+    from multicloud_broker.wiring import build_region_store
 
     try:
         conf = conf_from_args(args)
     except ConfigError as exc:
         return _fail(str(exc))
-    if conf.inventory.backend != "sqlite":
-        return _fail("the inventory is A&AI: manage regions there")
-    inventory = SqliteInventory(conf.inventory.sqlite_path)
     try:
+        inventory = build_region_store(conf)  # sqlite or postgresql; A&AI refused
         if args.action == "add":
             inventory.add(CloudRegion(args.cloud_owner, args.cloud_region_id,
                                       args.cloud_type, args.cloud_region_version))
@@ -102,7 +101,7 @@ def _region(args: argparse.Namespace) -> int:
             _print_regions([inventory.get(args.cloud_owner, args.cloud_region_id)])
         else:
             _print_regions(inventory.list())
-    except (RegionExists, RegionNotFound) as exc:
+    except (RegionExists, RegionNotFound, InventoryError) as exc:
         return _fail(str(exc))
     return 0
 

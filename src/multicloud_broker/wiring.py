@@ -11,19 +11,31 @@ from multicloud_broker.core.broker import Broker
 from multicloud_broker.core.capacity import CapacityFanOut
 from multicloud_broker.core.catalog import PluginCatalog
 from multicloud_broker.core.forwarder import Forwarder
-from multicloud_broker.inventory import Inventory
+from multicloud_broker.inventory import Inventory, InventoryConfigError, RegionStore
 from multicloud_broker.inventory.aai import AaiInventory
 from multicloud_broker.inventory.cache import CachedInventory
+from multicloud_broker.inventory.postgresql import postgres_inventory
 from multicloud_broker.inventory.sqlite import SqliteInventory
 
 
 def build_inventory(conf: cfg.ConfigOpts) -> Inventory:
-    """The configured inventory, with the per-worker cache for A&AI."""
+    """The configured inventory, with the per-worker cache for A&AI and PostgreSQL."""
+    inv = conf.inventory
+    if inv.backend == "sqlite":
+        return SqliteInventory(inv.sqlite_path)
+    inventory: Inventory = (AaiInventory(conf) if inv.backend == "aai"
+                            else postgres_inventory(conf))
+    if inv.cache_ttl > 0:
+        inventory = CachedInventory(inventory, inv.cache_ttl, inv.stale_ttl, inv.negative_ttl)
+    return inventory
+
+
+def build_region_store(conf: cfg.ConfigOpts) -> RegionStore:
+    """The inventory the broker manages itself (`region` commands); not A&AI."""
     if conf.inventory.backend == "aai":
-        inventory: Inventory = AaiInventory(conf)
-        if conf.inventory.cache_ttl > 0:
-            inventory = CachedInventory(inventory, conf.inventory.cache_ttl)
-        return inventory
+        raise InventoryConfigError("the inventory is A&AI: manage regions there")
+    if conf.inventory.backend == "postgresql":
+        return postgres_inventory(conf)
     return SqliteInventory(conf.inventory.sqlite_path)
 
 

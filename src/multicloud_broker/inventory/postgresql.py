@@ -1,0 +1,304 @@
+"""A shared inventory: cloud regions in PostgreSQL, for a fleet of brokers.
+
+The driver is pg8000, pure Python on the standard socket module: once the
+serving process has monkey-patched sockets (green.py), every wait on the
+database is a green wait, so a slow query holds one green thread, never the
+worker. The pool is small (databases take tens of connections, not
+thousands): requests beyond it wait, green, for a free connection, for at
+most `timeout` seconds. Regions are cached per worker (cache.py) like A&AI's.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import queue
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+import pg8000.native as pg
+
+from multicloud_broker.inventory import (CloudRegion, InventoryConfigError, InventoryError,
+                                         InventoryRefused, InventoryUnreachable, RegionExists,
+                                         RegionNotFound, usable_region)
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+PASSWORD_ENV = "MULTICLOUD_BROKER_PG_PASSWORD"
+_MIGRATION_LOCK = 0x6D63_6272  # pg_advisory_xact_lock key: one migrator at a time, fleet-wide
+
+# (version, statements): applied in order, each version once, in one transaction.
+MIGRATIONS: list[tuple[int, list[str]]] = [
+    (1, ["""CREATE TABLE IF NOT EXISTS cloud_region (
+                cloud_owner TEXT NOT NULL,
+                cloud_region_id TEXT NOT NULL,
+                cloud_type TEXT NOT NULL,
+                cloud_region_version TEXT NOT NULL,
+                PRIMARY KEY (cloud_owner, cloud_region_id))"""]),
+    # Free-form attributes of a region, kept as given (A&AI's record shape).
+    (2, ["ALTER TABLE cloud_region ADD COLUMN IF NOT EXISTS"
+         " extra JSONB NOT NULL DEFAULT '{}'::jsonb"]),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+_COLUMNS = "cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra"
+
+
+@dataclass(frozen=True)
+class PgAddress:
+    """Where and as whom to connect; the password never appears in repr()."""
+
+    user: str
+    host: str
+    port: int
+    database: str
+
+
+def parse_url(url: str) -> PgAddress:
+    """postgresql://USER@HOST[:PORT]/DB; InventoryConfigError if it is not that."""
+    where = "[inventory] postgresql_url"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port or 5432
+    except ValueError as exc:
+        raise InventoryConfigError(f"{where}: {exc}") from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InventoryConfigError(f"{where} must look like postgresql://USER@HOST:PORT/DB")
+    if parts.password is not None:
+        raise InventoryConfigError(
+            f"{where} must not carry a password: set {PASSWORD_ENV} or "
+            "[inventory] postgresql_password_file")
+    database = unquote(parts.path.lstrip("/"))
+    for name, value in (("user", parts.username), ("host", parts.hostname),
+                        ("database", database)):
+        if not value:
+            raise InventoryConfigError(f"{where} has no {name}: "
+                                       "postgresql://USER@HOST:PORT/DB")
+    return PgAddress(unquote(parts.username or ""), parts.hostname or "", port, database)
+
+
+def read_password(password_file: str, environ=os.environ) -> str | None:
+    """The password: the environment variable, else the file (first line)."""
+    if environ.get(PASSWORD_ENV):
+        return environ[PASSWORD_ENV]
+    if not password_file:
+        return None
+    try:
+        with open(password_file, encoding="utf-8") as f:
+            return f.readline().rstrip("\r\n")
+    except OSError as exc:
+        raise InventoryConfigError(f"[inventory] postgresql_password_file {password_file}: "
+                                   f"{exc.strerror}") from None
+
+
+class PostgresInventory:
+    """Regions in a PostgreSQL database shared by every broker of a fleet."""
+
+    def __init__(self, url: str, password_file: str = "", pool_size: int = 20,
+                 timeout: float = 5.0):
+        self._timeout = timeout
+        self._problem: InventoryConfigError | None = None
+        try:
+            self.address: PgAddress | None = parse_url(url)
+            password = read_password(password_file)
+        except InventoryConfigError as exc:
+            # Raised by check() at start-up, and as a 503 if ever asked anyway.
+            self._problem, self.address, password = exc, None, None
+        self._pool = _Pool(lambda: self._connect(password), pool_size, timeout)
+        self._schema_pid = 0
+
+    def __repr__(self) -> str:
+        return f"PostgresInventory({self.address})"
+
+    # -- set-up ---------------------------------------------------------------
+    def _connect(self, password: str | None) -> pg.Connection:
+        assert self.address is not None
+        a = self.address
+        # statement_timeout lets the server cancel a stuck query cleanly (the
+        # connection survives); the socket timeout is the net under it.
+        return pg.Connection(a.user, host=a.host, port=a.port, database=a.database,
+                             password=password, timeout=self._timeout + 5,
+                             application_name="multicloud-broker",
+                             startup_params={"statement_timeout":
+                                             str(int(self._timeout * 1000))})
+
+    def check(self) -> None:
+        """Connect, then create or upgrade the schema: start-up and reload."""
+        if self._problem is not None:
+            raise self._problem
+        try:
+            self._pool.run(self._migrate)
+        except InventoryError as exc:
+            raise InventoryConfigError(f"[inventory] postgresql {self.address.host}:"
+                                       f"{self.address.port}/{self.address.database}: "
+                                       f"{exc.message}") from None
+
+    def schema_version(self) -> int:
+        """The schema version the database is at (0: none yet)."""
+        return self._run(_current_version)
+
+    def _migrate(self, conn: pg.Connection) -> None:
+        conn.run("BEGIN")
+        try:
+            conn.run("SELECT pg_advisory_xact_lock(:k)", k=_MIGRATION_LOCK)
+            conn.run("CREATE TABLE IF NOT EXISTS schema_version ("
+                     " version INTEGER PRIMARY KEY,"
+                     " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            current = _current_version(conn)
+            if current > SCHEMA_VERSION:
+                raise InventoryConfigError(
+                    f"the database's schema is version {current}, newer than this "
+                    f"broker's {SCHEMA_VERSION}: upgrade the broker")
+            for version, statements in MIGRATIONS:
+                if version > current:
+                    for statement in statements:
+                        conn.run(statement)
+                    conn.run("INSERT INTO schema_version (version) VALUES (:v)", v=version)
+                    LOG.info("inventory schema upgraded to version %d", version)
+            conn.run("COMMIT")
+        except BaseException:
+            _quietly(lambda: conn.run("ROLLBACK"))
+            raise
+        self._schema_pid = os.getpid()
+
+    def _run(self, work: Callable[[pg.Connection], T]) -> T:
+        if self._problem is not None:
+            raise InventoryError(f"inventory unavailable: {self._problem.message}")
+        if self._schema_pid != os.getpid():  # once per process, in case check() was not run
+            self._pool.run(self._migrate)
+        return self._pool.run(work)
+
+    # -- the inventory --------------------------------------------------------
+    def get(self, owner: str, region: str, transaction_id: str = "") -> CloudRegion:
+        rows = self._run(lambda c: c.run(
+            f"SELECT {_COLUMNS} FROM cloud_region"
+            " WHERE cloud_owner = :o AND cloud_region_id = :r", o=owner, r=region))
+        if not rows:
+            raise RegionNotFound(owner, region)
+        o, r, cloud_type, version, extra = rows[0]
+        return usable_region(o, r, cloud_type, version, extra=extra or {})
+
+    def list(self) -> list[CloudRegion]:
+        rows = self._run(lambda c: c.run(
+            f"SELECT {_COLUMNS} FROM cloud_region ORDER BY cloud_owner, cloud_region_id"))
+        return [CloudRegion(*row[:4], extra=row[4] or {}) for row in rows]
+
+    def add(self, region: CloudRegion) -> None:
+        def insert(conn: pg.Connection) -> int:
+            conn.run("INSERT INTO cloud_region"
+                     " (cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra)"
+                     " VALUES (:o, :r, :t, :v, CAST(:e AS JSONB)) ON CONFLICT DO NOTHING",
+                     o=region.cloud_owner, r=region.cloud_region_id, t=region.cloud_type,
+                     v=region.cloud_region_version, e=_json(region.extra))
+            return conn.row_count
+        if self._run(insert) == 0:
+            raise RegionExists(f"cloud region {region.cloud_owner}/"
+                               f"{region.cloud_region_id} already exists")
+
+    def remove(self, owner: str, region: str) -> None:
+        def delete(conn: pg.Connection) -> int:
+            conn.run("DELETE FROM cloud_region WHERE cloud_owner = :o"
+                     " AND cloud_region_id = :r", o=owner, r=region)
+            return conn.row_count
+        if self._run(delete) == 0:
+            raise RegionNotFound(owner, region)
+
+
+class _Pool:
+    """At most `size` connections per process, handed out one request at a time.
+
+    threading's semaphore and queue are green once eventlet has patched them,
+    so waiting for a free connection suspends only the waiting green thread.
+    """
+
+    def __init__(self, connect: Callable[[], pg.Connection], size: int, wait: float):
+        self._connect = connect
+        self._slots = threading.BoundedSemaphore(size)
+        self._idle: queue.LifoQueue[pg.Connection] = queue.LifoQueue()
+        self._wait = wait
+        self._pid = os.getpid()
+
+    def run(self, work: Callable[[pg.Connection], T]) -> T:
+        if self._pid != os.getpid():  # forked: the parent's connections are not ours
+            self._idle, self._pid = queue.LifoQueue(), os.getpid()
+        if not self._slots.acquire(timeout=self._wait):
+            raise InventoryUnreachable(
+                f"inventory (PostgreSQL) busy: no free connection within {self._wait:g} s")
+        try:
+            conn = self._take()
+            try:
+                result = work(conn)
+            except (pg.InterfaceError, OSError) as exc:
+                _quietly(conn.close)  # the connection is broken: do not reuse it
+                raise _fault(exc) from None
+            except pg.DatabaseError as exc:
+                self._idle.put(conn)  # the server answered: the connection is fine
+                raise _fault(exc) from None
+            except BaseException:  # e.g. the green thread killed mid-query
+                _quietly(conn.close)
+                raise
+            self._idle.put(conn)
+            return result
+        finally:
+            self._slots.release()
+
+    def _take(self) -> pg.Connection:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        try:
+            return self._connect()
+        except (pg.InterfaceError, pg.DatabaseError, OSError) as exc:
+            raise _fault(exc) from None
+
+
+def _fault(exc: Exception) -> InventoryError:
+    """The broker's error for a driver error: outage, refusal, or other."""
+    fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    code, message = fields.get("C", ""), fields.get("M") or _reason(exc)
+    if code.startswith("28"):  # invalid_authorization_specification, invalid_password
+        return InventoryRefused("inventory (PostgreSQL) refused the broker's credentials: "
+                                f"{message}")
+    if code == "3D000" or code.startswith("42"):  # no such database; schema or privilege
+        return InventoryConfigError(f"inventory (PostgreSQL): {message}")
+    if not fields or code.startswith(("08", "53", "57")):  # connection, resources, cancel
+        return InventoryUnreachable(f"inventory (PostgreSQL) unreachable: {message}")
+    return InventoryError(f"inventory (PostgreSQL) failed: {message}")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    cause = exc.__cause__ or exc.__context__
+    text = str(exc) or type(exc).__name__
+    return f"{text} ({cause})" if cause is not None and str(cause) not in text else text
+
+
+def _current_version(conn: pg.Connection) -> int:
+    exists = conn.run("SELECT to_regclass('schema_version') IS NOT NULL")[0][0]
+    if not exists:
+        return 0
+    return conn.run("SELECT COALESCE(max(version), 0) FROM schema_version")[0][0]
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value or {})
+
+
+def _quietly(action: Callable[[], object]) -> None:
+    try:
+        action()
+    except Exception:  # cleaning up after a fault: the fault is what matters
+        pass
+
+
+def postgres_inventory(conf) -> PostgresInventory:
+    """The PostgreSQL inventory of a configuration's [inventory] section."""
+    inv = conf.inventory
+    return PostgresInventory(inv.postgresql_url, inv.postgresql_password_file,
+                             inv.postgresql_pool_size, inv.postgresql_timeout)
