@@ -52,14 +52,35 @@ DEFAULT_OPTS = [
 ]
 
 INVENTORY_OPTS = [
-    cfg.StrOpt("backend", default="sqlite", choices=("sqlite", "aai"),
-               help="Where cloud regions are looked up."),
+    cfg.StrOpt("backend", default="sqlite", choices=("sqlite", "aai", "postgresql"),
+               help="Where cloud regions are looked up: the embedded SQLite file, "
+                    "ONAP A&AI, or a PostgreSQL database shared by a fleet."),
     cfg.StrOpt("sqlite_path", default="var/inventory.sqlite",
                help="SQLite file of the embedded inventory."),
     cfg.FloatOpt("cache_ttl", default=30.0, min=0,
                  help="Seconds a looked-up region is cached per worker; 0 = off. "
                       "One lookup per region runs at a time: at expiry, requests "
                       "arriving during the refresh get the expired entry."),
+    cfg.FloatOpt("stale_ttl", default=600.0, min=0,
+                 help="Seconds a region seen before is still served while the "
+                      "inventory (A&AI, PostgreSQL) is unreachable or failing; "
+                      "regions never seen get 503. Needs cache_ttl > 0."),
+    cfg.FloatOpt("negative_ttl", default=5.0, min=0,
+                 help="Seconds a region the inventory does not know (or whose "
+                      "record is unusable) is remembered as unknown per worker; "
+                      "0 = off. Needs cache_ttl > 0."),
+    cfg.StrOpt("postgresql_url", default="",
+               help="The PostgreSQL inventory: postgresql://USER@HOST:PORT/DB "
+                    "(no password here)."),
+    cfg.StrOpt("postgresql_password_file", default="",
+               help="File whose first line is the PostgreSQL password; the "
+                    "environment variable MULTICLOUD_BROKER_PG_PASSWORD wins."),
+    cfg.IntOpt("postgresql_pool_size", default=20, min=1,
+               help="PostgreSQL connections per worker; requests beyond wait "
+                    "(green) for a free one, at most postgresql_timeout."),
+    cfg.FloatOpt("postgresql_timeout", default=5.0, min=0.1,
+                 help="Seconds to connect, to wait for a pooled connection and "
+                      "for one query (statement_timeout) on PostgreSQL."),
     cfg.FloatOpt("probe_interval", default=5.0, min=0,
                  help="Seconds /readyz reuses the outcome of its inventory probe "
                       "(a lookup of a region nobody registers; for A&AI a real "
