@@ -46,6 +46,12 @@ DEFAULT_OPTS = [
     cfg.StrOpt("log_level", default="INFO",
                choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                help="Level of the application log (standard error)."),
+    cfg.StrOpt("log_format", default="text", choices=("text", "json"),
+               help="Format of the access and application logs: text lines, or "
+                    "one JSON object per line with ONAP's logging fields."),
+    cfg.IntOpt("access_log_buffer", default=10000, min=1,
+               help="Access-log lines queued per worker while a pipe's reader "
+                    "lags; beyond, lines are dropped, counted and warned about."),
     cfg.StrOpt("plugin_catalog", default="",
                help="Plugin catalog in ONAP's provider-plugin.json format. "
                     "Empty: the catalog shipped with the broker."),

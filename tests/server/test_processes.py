@@ -186,8 +186,9 @@ def test_access_log_to_a_configured_file(make_broker, tmp_path, plugin):
         assert request(broker.url, "GET", VIM_TYPES).status == 200
     lines = wait_until(lambda: (lambda t: len(t) == 10 and t)(
         [l for l in log_file.read_text().splitlines() if VIM_TYPES in l]))
-    for line in lines:  # time, worker pid, method, path, status, duration, transaction id
-        date, clock, pid, method, path, status, took, txid = line.split()
-        assert (method, path, status) == ("GET", VIM_TYPES, "200")
+    for line in lines:  # time, pid, method, path, status, outcome, duration, bytes, txid
+        date, clock, pid, method, path, status, outcome, took, sent, txid = line.split()
+        assert (method, path, status, outcome) == ("GET", VIM_TYPES, "200", "done")
+        assert int(sent) > 0
         assert int(pid) in worker_pids(broker.pid) and took.endswith("ms") and len(txid) == 32
     assert VIM_TYPES not in broker.stdout_path.read_text()

@@ -1,18 +1,47 @@
 """One access-log line per request, as WSGI middleware around the app.
 
-Written with one os.write per line rather than through `logging`: the line
-is complete on disk at once (O_APPEND keeps workers' lines whole), and it
-costs a fraction of a LogRecord on the hot path.
+The line is written when the answer has been sent: the app's body is wrapped,
+and the line goes out from its close(), so the status and the duration
+include a streamed body, and an answer cut short (the body failed, or the
+client went away) says so. Lines are handed to a `LineWriter`, which never
+makes a request wait for the log's reader.
+
+Every value a client can influence is escaped (`clean`): a line can be
+neither split nor forged, whatever the path or headers hold.
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
-import posix
-import stat
+import socket
 import sys
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from urllib.parse import quote
+
+from multicloud_broker.core import routes
+from multicloud_broker.logs import REQUEST_CONTEXT, RequestContext
+from multicloud_broker.server.log_writer import DEFAULT_CAPACITY, LineWriter
+
+# Longest logged value, so that a line stays below PIPE_BUF (one atomic write).
+PATH_LIMIT, VALUE_LIMIT = 1024, 160
+
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x21), 0x7f)}
+_ESCAPES[ord("\\")] = "\\\\"
+
+
+def clean(value: str, limit: int = VALUE_LIMIT) -> str:
+    """`value` as printable ASCII without spaces: control characters, spaces,
+    backslashes and non-ASCII escaped (\\xNN), cut at `limit` characters."""
+    if not (value.isascii() and value.isprintable() and " " not in value
+            and "\\" not in value):
+        value = value.translate(_ESCAPES).encode("ascii", "backslashreplace").decode("ascii")
+    if len(value) > limit:
+        value = value[:limit] + "..."
+    return value or "-"
 
 
 def open_access_log(path: str) -> int:
@@ -22,17 +51,6 @@ def open_access_log(path: str) -> int:
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-
-def writer_for(fd: int) -> Callable[[int, bytes], int]:
-    """The write function for `fd`.
-
-    A regular file never makes a writer wait, so it gets the system call
-    itself: eventlet's green os.write stats the file before every write
-    (2.5 us against 0.7 us per line, measured). Pipes and terminals keep the
-    green write, which yields to other requests while the reader lags.
-    """
-    return posix.write if stat.S_ISREG(os.fstat(fd).st_mode) else os.write
 
 
 class _Clock:
@@ -51,33 +69,180 @@ class _Clock:
         return f"{self._prefix},{int((now - second) * 1000):03d}"
 
 
-class AccessLog:
-    """Logs time, worker pid, method, path, status, duration, transaction id."""
+class _Exchange:
+    """What the line tells about one request, gathered while it is answered."""
 
-    def __init__(self, app, fd: int):
+    __slots__ = ("environ", "started", "begin", "status", "headers", "sent", "done",
+                 "context")
+
+    def __init__(self, environ: dict):
+        self.environ = environ
+        self.started = time.monotonic()
+        self.begin = time.time()
+        self.status = "500"
+        self.headers: list = []
+        self.sent = 0
+        self.done = False
+        self.context: RequestContext | None = None
+
+    def header(self, name: str) -> str:
+        return next((v for k, v in self.headers if k.lower() == name), "")
+
+
+class AccessLog:
+    """Logs each request once its answer is sent.
+
+    Text (the default): time, worker pid, method, raw path, status, `done` or
+    `cut`, duration, body bytes sent, transaction id. JSON: one object per
+    line with ONAP's logging fields (see `_json_line`).
+    """
+
+    def __init__(self, app: Callable, fd: int, log_format: str = "text",
+                 capacity: int = DEFAULT_CAPACITY):
         self.app = app
         self.fd = fd
-        self.write = writer_for(fd)
+        self.writer = LineWriter(fd, capacity, owns_fd=fd > 2, name="access log")
+        self.json = log_format == "json"
         self.pid = os.getpid()
+        self.host = socket.gethostname()
         self.clock = _Clock()
 
-    def __call__(self, environ, start_response):
-        started = time.monotonic()
-        seen: list = []
+    @property
+    def dropped(self) -> int:
+        """Lines lost because the reader lagged or the file failed."""
+        return self.writer.dropped
+
+    def close(self) -> None:
+        """Write what is queued and close the file (never stdout or stderr)."""
+        self.writer.close()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        exchange = _Exchange(environ)
+        token = self._enter(exchange) if self.json else None
 
         def capture(status, headers, exc_info=None):
-            seen[:] = (status, headers)
+            exchange.status, exchange.headers = status, headers
             return start_response(status, headers, exc_info)
 
         try:
-            return self.app(environ, capture)
+            body = self.app(environ, capture)
+        except BaseException:
+            exchange.status = "500"
+            self._finish(exchange, token)
+            raise
+        # Each chunk goes to the client before the next is asked for: when the
+        # body ends, all of it was sent (eventlet otherwise holds 4 KiB back).
+        environ["eventlet.minimum_write_chunk_size"] = 0
+        wrapper = _SizedBody if hasattr(body, "__len__") else _Body
+        return wrapper(body, lambda: self._finish(exchange, token), exchange)
+
+    def _enter(self, exchange: _Exchange):
+        environ = exchange.environ
+        client = environ.get("REMOTE_ADDR", "")
+        exchange.context = RequestContext(
+            request_id=clean(environ.get("HTTP_X_ONAP_REQUESTID", "")),
+            invocation_id=str(uuid.uuid4()),
+            partner=clean(environ.get("HTTP_X_ONAP_PARTNERNAME")
+                          or environ.get("HTTP_X_FROMAPPID") or client),
+            client=clean(client))
+        return REQUEST_CONTEXT.set(exchange.context)
+
+    def _finish(self, exchange: _Exchange, token) -> None:
+        line = self._json_line(exchange) if self.json else self._text_line(exchange)
+        if token is not None:
+            REQUEST_CONTEXT.reset(token)
+        self.writer.write(line.encode("ascii", "backslashreplace"))
+
+    def _text_line(self, ex: _Exchange) -> str:
+        environ = ex.environ
+        return (f"{self.clock.now()} {self.pid} {clean(environ['REQUEST_METHOD'], 32)} "
+                f"{_path(environ)} {ex.status[:3]} {'done' if ex.done else 'cut'} "
+                f"{(time.monotonic() - ex.started) * 1000:.1f}ms {ex.sent} "
+                f"{clean(ex.header('x-transactionid'))}\n")
+
+    def _json_line(self, ex: _Exchange) -> str:
+        environ, context = ex.environ, ex.context
+        elapsed = (time.monotonic() - ex.started) * 1000
+        txid = clean(ex.header("x-transactionid"))
+        method = clean(environ["REQUEST_METHOD"], 32)
+        status = int(ex.status[:3]) if ex.status[:3].isdigit() else 500
+        record = {
+            "begin": _iso(ex.begin), "end": _iso(ex.begin + elapsed / 1000),
+            "level": "INFO", "logger": "access",
+            "RequestID": context.request_id if context.request_id != "-" else txid,
+            "InvocationID": context.invocation_id,
+            "PartnerName": context.partner, "TransactionID": txid,
+            "ServiceName": _service_name(environ, method),
+            "method": method, "path": _path(environ),
+            "StatusCode": "COMPLETE" if ex.done and status < 500 else "ERROR",
+            "ResponseCode": status, "outcome": "done" if ex.done else "cut",
+            "ElapsedTime": round(elapsed, 1), "ClientIPAddress": context.client,
+            "server": self.host, "pid": self.pid,
+            "BytesIn": _bytes_in(environ), "BytesOut": ex.sent,
+        }
+        return json.dumps(record, separators=(",", ":")) + "\n"
+
+
+class _Body:
+    """The app's body, passed through; logs the request when closed."""
+
+    def __init__(self, body: Iterable[bytes], finish: Callable[[], None],
+                 exchange: _Exchange):
+        self._body = body
+        self._finish = finish
+        self._exchange = exchange
+
+    def __iter__(self) -> Iterator[bytes]:
+        # A fresh pass each time: eventlet reads a sized body twice (once to
+        # count its length), and only the pass that is sent counts.
+        exchange = self._exchange
+        exchange.sent, exchange.done = 0, False
+        for chunk in self._body:
+            exchange.sent += len(chunk)
+            yield chunk
+        exchange.done = True
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
         finally:
-            status, headers = seen if seen else ("500", ())
-            txid = next((v for k, v in headers if k.lower() == "x-transactionid"), "-")
-            line = (f"{self.clock.now()} {self.pid} {environ['REQUEST_METHOD']} "
-                    f"{environ.get('PATH_INFO', '')} {status[:3]} "
-                    f"{(time.monotonic() - started) * 1000:.1f}ms {txid}\n")
-            try:
-                self.write(self.fd, line.encode("utf-8", "replace"))
-            except OSError:
-                pass  # a full disk or closed stdout must not fail the request
+            self._finish()
+
+
+class _SizedBody(_Body):
+    """A body whose length the server may take (it then sends Content-Length)."""
+
+    def __len__(self) -> int:
+        return len(self._body)
+
+
+def _path(environ: dict) -> str:
+    """The path as the client sent it, escaped (percent-encoding kept)."""
+    raw = environ.get("RAW_PATH_INFO")
+    if raw is None:
+        raw = quote(environ.get("PATH_INFO", ""), safe="/;=,:@!$&'()*+~")
+    return clean(raw, PATH_LIMIT)
+
+
+def _service_name(environ: dict, method: str) -> str:
+    """The route template (bounded set of names), else the method and path."""
+    found = routes.match(environ.get("PATH_INFO", ""))
+    if found is not None:
+        return f"{method} {routes.PREFIX}{found[0].template}"
+    return f"{method} {clean(environ.get('PATH_INFO', ''), 128)}"
+
+
+def _bytes_in(environ: dict) -> int:
+    """Body bytes read from the client (eventlet's input counts them)."""
+    position = getattr(environ.get("eventlet.input"), "position", None)
+    if isinstance(position, int):
+        return position
+    length = environ.get("CONTENT_LENGTH") or "0"
+    return int(length) if length.isdigit() else 0
+
+
+def _iso(seconds: float) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
+        timespec="milliseconds")

@@ -67,7 +67,8 @@ class WSGIService(service.ServiceBase):
     def start(self) -> None:
         conf = self.conf
         # Opened at every start: after SIGHUP a rotated log file is reopened.
-        app = AccessLog(self.app_factory(), open_access_log(conf.access_log))
+        app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
+                        conf.log_format, conf.access_log_buffer)
         eventlet.wsgi.MAX_HEADER_LINE = conf.max_header_line
         eventlet.wsgi.RESPONSE_414 = _response_414(conf.max_url_length)
         # The server closes the socket it is given when it stops: hand it a
