@@ -344,17 +344,50 @@ class AAIServer(_RecordingServer):
     """An A&AI stand-in answering cloud-region look-ups from a dict.
 
     `mode` switches the answer for every request: "ok" (the dict; 404 when the
-    region is unknown), "garbage" (200 with a non-JSON body) or "error" (500).
-    `delay` seconds pass before each answer (a slow A&AI).
+    region is unknown), "garbage" (200 with a non-JSON body), "error" (500),
+    "unauthorized" (401), "forbidden" (403) or "hang" (no answer until the mode
+    changes or the server stops). `go_down()` closes the port (connections
+    refused) until `come_up()`. `delay` seconds pass before each answer.
     """
 
-    MODES = ("ok", "garbage", "error")
+    MODES = ("ok", "garbage", "error", "unauthorized", "forbidden", "hang")
 
     def __init__(self, regions: dict[tuple[str, str], dict] | None = None) -> None:
         super().__init__()
         self.regions: dict[tuple[str, str], dict] = dict(regions or {})
         self.mode = "ok"
         self.delay = 0.0
+        self._unhang = threading.Event()
+        self._down: socket.socket | None = None
+
+    def put_record(self, owner: str, region: str, record: dict) -> None:
+        """Serve `record` as it is for this region (e.g. one missing a field)."""
+        with self._lock:
+            self.regions[(owner, region)] = record
+
+    def go_down(self) -> None:
+        """Stop serving; the port stays bound but not listening: connections refused."""
+        super().stop()
+        self._down = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._down.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._down.bind((LOCALHOST, self.port))
+
+    def come_up(self) -> None:
+        """Serve again on the same port."""
+        assert self._down is not None, "not down"
+        self._down.close()
+        self._down = None
+        handler = self._httpd.RequestHandlerClass
+        self._httpd = _QuietThreadingServer((LOCALHOST, self.port), handler)
+        self.start()
+
+    def stop(self) -> None:
+        self._unhang.set()
+        if self._down is not None:
+            self._down.close()
+            self._down = None
+            return
+        super().stop()
 
     def add_region(self, owner: str, region: str, cloud_type: str, version: str) -> None:
         with self._lock:
@@ -364,6 +397,10 @@ class AAIServer(_RecordingServer):
         if mode not in self.MODES:
             raise ValueError(mode)
         self.mode = mode
+        if mode == "hang":
+            self._unhang.clear()
+        else:
+            self._unhang.set()  # lets hanging answers go
 
     def remove_region(self, owner: str, region: str) -> None:
         with self._lock:
@@ -371,6 +408,9 @@ class AAIServer(_RecordingServer):
 
     def _respond(self, handler: _RecordingHandler, recorded: RecordedRequest) -> None:
         json_type = [("Content-Type", "application/json")]
+        if self._down is not None:  # a kept-alive connection from before go_down()
+            handler.close_connection = True
+            return
         if self.delay:
             time.sleep(self.delay)
         if self.mode == "garbage":
@@ -379,6 +419,16 @@ class AAIServer(_RecordingServer):
         if self.mode == "error":
             handler.send_reply(500, b'{"requestError": {"serviceException": '
                                     b'{"messageId": "SVC3002", "text": "Error"}}}', json_type)
+            return
+        if self.mode in ("unauthorized", "forbidden"):
+            status = 401 if self.mode == "unauthorized" else 403
+            handler.send_reply(status, b'{"requestError": {"policyException": '
+                                       b'{"messageId": "POL3300", "text": "Denied"}}}',
+                               json_type + [("WWW-Authenticate", 'Basic realm="aai"')])
+            return
+        if self.mode == "hang":
+            self._unhang.wait(60)
+            handler.close_connection = True
             return
         match = _AAI_REGION_PATH.match(recorded.path)
         with self._lock:
