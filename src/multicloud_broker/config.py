@@ -129,7 +129,23 @@ PLUGIN_OPTS = [
     cfg.FloatOpt("connect_timeout", default=3.0, min=0.01,
                  help="Seconds to connect to a plugin (502 when refused)."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
-                 help="Seconds to wait for a plugin's answer (504 beyond)."),
+                 help="Seconds a plugin may take to take the request body or "
+                      "to send the next bytes of its answer (504 beyond)."),
+    cfg.FloatOpt("total_timeout", default=120.0, min=0.01,
+                 help="Overall deadline of one forwarded call, answer body "
+                      "included: 504 when it passes before the answer "
+                      "started, the client connection cut after."),
+    cfg.IntOpt("max_connections_per_plugin", default=100, min=1,
+               help="Connections open to one plugin base URL, per worker. "
+                    "Requests beyond wait at most connect_timeout for one, "
+                    "then get 503: a hanging plugin cannot hold them all."),
+    cfg.IntOpt("capacity_max_vims", default=100, min=1,
+               help="Most VIMs one check_vim_capacity request may list "
+                    "(413 beyond)."),
+    cfg.IntOpt("capacity_concurrency", default=16, min=1,
+               help="Capacity checks one check_vim_capacity request runs "
+                    "at once; each request has its own, so none starves "
+                    "another."),
     cfg.IntOpt("pool_maxsize", default=1000, min=1,
                help="Kept-alive connections per plugin host, per worker. "
                     "Below wsgi_pool_size, bursts open connections that are "

@@ -53,9 +53,11 @@ def build_broker(conf: cfg.ConfigOpts) -> Broker:
         catalog=PluginCatalog.load(catalog_path(conf)),
         inventory=build_inventory(conf),
         forwarder=Forwarder(plugins.connect_timeout, plugins.read_timeout,
+                            plugins.total_timeout, plugins.max_connections_per_plugin,
                             plugins.pool_maxsize, conf.max_body_size),
         plugin_base=plugin_base_urls(conf),
-        fan_out=CapacityFanOut(plugins.capacity_timeout),
+        fan_out=CapacityFanOut(plugins.capacity_timeout, plugins.capacity_concurrency,
+                               plugins.capacity_max_vims),
         max_body_size=conf.max_body_size,
         probe_interval=conf.inventory.probe_interval,
     )

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from multicloud_broker.core.capacity import CapacityFanOut, answer_of, parse_v0, parse_v1
+from multicloud_broker.core.capacity import (CapacityFanOut, CheckFailed, answer_of,
+                                             parse_v0, parse_v1)
 from multicloud_broker.core.errors import BadRequest, PayloadTooLarge
 from multicloud_broker.core.forwarder import end_to_end
 from multicloud_broker.core.http import Request
@@ -63,12 +64,42 @@ def test_capacity_bodies():
 def test_capacity_answer_counts_only_200_true():
     assert answer_of(200, json.dumps({"result": True, "AZs": []}).encode())
     assert answer_of(200, b'{"result": false}') is None
-    assert answer_of(500, b'{"result": true}') is None
-    assert answer_of(200, b"garbage") is None
+    # Neither yes nor no: a failure, which the fan-out logs with its reason.
+    for status, body in ((500, b'{"result": true}'), (200, b"garbage"), (200, b'{"x": 1}')):
+        with pytest.raises(CheckFailed):
+            answer_of(status, body)
 
 
-def test_fan_out_keeps_order_and_drops_failures():
+def test_fan_out_keeps_names_and_drops_failures(caplog):
     def boom():
         raise RuntimeError("plugin exploded")
-    results = CapacityFanOut(timeout=5).run([lambda: 1, boom, lambda: 3])
-    assert results == [1, None, 3]
+    results = CapacityFanOut(timeout=5).run({"a": lambda: 1, "b": boom, "c": lambda: 3})
+    assert results == {"a": 1, "b": None, "c": 3}
+    assert "capacity check of b left out: RuntimeError: plugin exploded" in caplog.text
+
+
+def test_fan_out_runs_at_most_concurrency_checks_at_once():
+    import threading
+    # Checks meet in threes: they pass only if 3 run at once, and a 4th at
+    # once would be counted.
+    barrier = threading.Barrier(3)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def check():
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        barrier.wait(timeout=5)
+        with lock:
+            running[0] -= 1
+        return True
+    results = CapacityFanOut(timeout=10, concurrency=3).run({str(i): check for i in range(9)})
+    assert results == {str(i): True for i in range(9)}
+    assert peak[0] == 3
+
+
+def test_fan_out_over_the_vim_bound_is_413():
+    fan_out = CapacityFanOut(timeout=1, max_vims=2)
+    fan_out.check_count(2)
+    with pytest.raises(PayloadTooLarge, match="at most 2"):
+        fan_out.check_count(3)

@@ -4,27 +4,29 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from urllib.parse import quote
-
-import urllib3
 
 from multicloud_broker.core import capacity
 from multicloud_broker.core.catalog import PluginCatalog
 from multicloud_broker.core.correlation import TRANSACTION_ID
 from multicloud_broker.core.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
-from multicloud_broker.core.forwarder import Forwarder
+from multicloud_broker.core.forwarder import Forwarder, client_headers
 from multicloud_broker.core.health import Readiness, inventory_probe, readiness_report
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import PREFIX, Route
 from multicloud_broker.core.swagger import swagger_document
+from multicloud_broker.core.target import plugin_target
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import Inventory
 
 LOG = logging.getLogger(__name__)
 TRANSACTION_HEADER = "X-TransactionID"
 CAPACITY_BODY_LIMIT = 1 << 20  # a capacity request is a few hundred bytes
+# A transaction id goes into logs, headers and A&AI calls: a short token only.
+_TXID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class Broker:
@@ -46,7 +48,7 @@ class Broker:
     def handle(self, route: Route | None, request: Request,
                params: dict[str, str]) -> Response:
         """Answer one request that matched `route` (None: no route); never raises."""
-        txid = request.headers.get("x-transactionid") or uuid.uuid4().hex
+        txid = _transaction_id(request.headers.get("x-transactionid"))
         request.headers["x-transactionid"] = txid
         TRANSACTION_ID.set(txid)
         try:
@@ -90,51 +92,70 @@ class Broker:
         region = self.inventory.get(cloud_owner, cloud_region_id,
                                     request.headers["x-transactionid"])
         plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
-        target = f"/api/{plugin}/{request.path[len(PREFIX):]}"
-        if request.query:
-            target = f"{target}?{request.query}"
-        return self.forwarder.forward(request, self.plugin_base(plugin), target)
+        scope = request.path[len(PREFIX):].split("/", 1)[:1]
+        scope += [vimid] if vimid else [cloud_owner, cloud_region_id]
+        # The rest of the path as the client wrote it (checked it stays in scope).
+        target = plugin_target(plugin, scope, request.raw_path or request.path, request.query)
+        return self.forwarder.forward(request, plugin, self.plugin_base(plugin), target)
 
     def check_capacity_v0(self, request: Request) -> Response:
         resources, vim_ids = capacity.parse_v0(request.read_json(CAPACITY_BODY_LIMIT))
-        answers = self._ask_all(request, resources, [
-            lambda v=v: (*parse_vim_id(v), f"v0/{v}") for v in vim_ids])
-        return Response.json(200, {"VIMs": [v for v, a in zip(vim_ids, answers) if a]})
+        self.fan_out.check_count(len(vim_ids))
+        answers = self._ask_all(request, resources, {
+            v: lambda v=v: (*parse_vim_id(v), f"v0/{v}") for v in vim_ids})
+        return Response.json(200, {"VIMs": [v for v in vim_ids if answers[v]]})
 
     def check_capacity_v1(self, request: Request) -> Response:
         resources, regions = capacity.parse_v1(request.read_json(CAPACITY_BODY_LIMIT))
-        answers = self._ask_all(request, resources, [
-            lambda o=r["cloud-owner"], r=r["cloud-region-id"]: (o, r, f"v1/{o}/{r}")
-            for r in regions])
-        found = [dict(r, AZs=a.get("AZs") or []) for r, a in zip(regions, answers) if a]
+        self.fan_out.check_count(len(regions))
+        keys = [f'{r["cloud-owner"]}/{r["cloud-region-id"]}' for r in regions]
+        answers = self._ask_all(request, resources, {
+            k: lambda o=r["cloud-owner"], r=r["cloud-region-id"]: (o, r, f"v1/{o}/{r}")
+            for k, r in zip(keys, regions)})
+        found = [dict(r, AZs=answers[k].get("AZs") or [])
+                 for k, r in zip(keys, regions) if answers[k]]
         return Response.json(200, {"VIMs": found})
 
     # Helpers ---------------------------------------------------------------
 
     def _ask_all(self, request: Request, resources: dict,
-                 targets: list[Callable[[], tuple[str, str, str]]]) -> list[dict | None]:
-        """Each target's capacity answer (None: no), all asked concurrently.
+                 targets: dict[str, Callable[[], tuple[str, str, str]]]) -> dict[str, dict | None]:
+        """Each VIM's capacity answer (None: no), asked concurrently, each
+        distinct VIM once.
 
         A target gives (owner, region id, API scope); it is evaluated inside
         the fan-out so that a malformed one only leaves that VIM out.
         """
         body = json.dumps(resources).encode()
         txid = request.headers["x-transactionid"]
-        return self.fan_out.run([lambda t=t: self._ask_capacity(*t(), body, txid)
-                                 for t in targets])
+        # The client's headers go along, as on every forwarded call; the body
+        # is the broker's own, so are its type and framing.
+        headers = [(k, v) for k, v in client_headers(request)
+                   if k.lower() != "content-type"]
+        headers += [("Content-Type", "application/json"), (TRANSACTION_HEADER, txid)]
+        return self.fan_out.run({
+            name: lambda t=t: self._ask_capacity(*t(), body, headers, txid)
+            for name, t in targets.items()})
 
-    def _ask_capacity(self, owner: str, region_id: str, scope: str,
-                      body: bytes, txid: str) -> dict | None:
+    def _ask_capacity(self, owner: str, region_id: str, scope: str, body: bytes,
+                      headers: list[tuple[str, str]], txid: str) -> dict | None:
         make_vim_id(owner, region_id)
         region = self.inventory.get(owner, region_id, txid)
         plugin = self.catalog.plugin_for(region.cloud_type, region.cloud_region_version)
         scope = "/".join(quote(part, safe="") for part in scope.split("/"))
-        try:
-            resp = self.forwarder.post_json(
-                self.plugin_base(plugin), f"/api/{plugin}/{scope}/capacity_check", body,
-                {"Content-Type": "application/json", TRANSACTION_HEADER: txid},
-                self.fan_out.timeout)
-        except urllib3.exceptions.HTTPError as exc:
-            LOG.info("capacity check of %s unreachable: %s", scope, exc)
-            return None
-        return capacity.answer_of(resp.status, resp.data)
+        status, data = self.forwarder.post(
+            plugin, self.plugin_base(plugin), f"/api/{plugin}/{scope}/capacity_check",
+            headers, body, self.fan_out.timeout, txid)
+        return capacity.answer_of(status, data)
+
+
+def _transaction_id(given: str | None) -> str:
+    """The client's X-TransactionID if it is a short token; else a new one."""
+    if given is not None and _TXID.fullmatch(given):
+        return given
+    txid = uuid.uuid4().hex
+    if given is not None:
+        # ascii() escapes control characters: the log line cannot be forged.
+        LOG.warning("X-TransactionID %s is not a token of up to 128 [A-Za-z0-9._:-]; "
+                    "replaced by %s", ascii(given[:200]), txid)
+    return txid

@@ -5,11 +5,12 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
-from multicloud_broker.core.errors import ApiError, BadRequest
+from multicloud_broker.core.errors import ApiError, BadRequest, PayloadTooLarge
 
 LOG = logging.getLogger(__name__)
 RESOURCES = ("vCPU", "Memory", "Storage")
@@ -51,52 +52,80 @@ def _resources(body: Any) -> dict:
     return resources
 
 
+class CheckFailed(Exception):
+    """A plugin's capacity answer that is neither yes nor no."""
+
+
 class CapacityFanOut:
-    """Runs one check per VIM concurrently, bounded by an overall timeout."""
+    """Runs one check per VIM, at most `concurrency` at once per request,
+    all bounded by an overall timeout.
 
-    def __init__(self, timeout: float, max_parallel: int = 64):
+    Each request gets its own workers (green threads once eventlet has
+    patched `threading`): a request listing many VIMs waits for its own
+    checks and cannot starve other requests' checks.
+    """
+
+    def __init__(self, timeout: float, concurrency: int = 16, max_vims: int = 100):
         self.timeout = timeout
-        self._max_parallel = max_parallel
-        self._pool: ThreadPoolExecutor | None = None
+        self.concurrency = concurrency
+        self.max_vims = max_vims
 
-    def run(self, checks: list[Callable[[], Any]]) -> list[Any]:
-        """Each check's result, or None where it failed or ran out of time."""
-        if not checks:
-            return []
-        # Created on first use, so that each forked worker has its own threads
-        # (green threads once eventlet has patched `threading`).
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self._max_parallel, "capacity")
-        # Each check runs in a copy of this request's context (its log lines
+    def check_count(self, count: int) -> None:
+        """PayloadTooLarge if a request lists more VIMs than allowed."""
+        if count > self.max_vims:
+            raise PayloadTooLarge(f"check_vim_capacity lists {count} VIMs; "
+                                  f"at most {self.max_vims} per request")
+
+    def run(self, checks: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        """Each named check's result, or None where it failed or ran out of
+        time (logged with its reason: a VIM left out of the answer)."""
+        names = list(checks)
+        results: dict[str, Any] = dict.fromkeys(names)
+        done: set[str] = set()
+        todo = iter(names)
+        deadline = time.monotonic() + self.timeout
+
+        def worker() -> None:
+            for name in todo:  # shared iterator: each name taken once
+                if time.monotonic() >= deadline:
+                    return
+                try:
+                    results[name] = checks[name]()
+                except Exception as exc:  # noqa: BLE001 - logged, VIM left out
+                    _log_failure(name, exc)
+                done.add(name)
+
+        # Each worker runs in a copy of this request's context (its log lines
         # carry the request's transaction id).
-        futures = [self._pool.submit(contextvars.copy_context().run, check)
-                   for check in checks]
-        wait(futures, timeout=self.timeout)
-        results = []
-        for future in futures:
-            if future.done() and future.exception() is None:
-                results.append(future.result())
-            else:
-                if future.done():
-                    _log_failure(future.exception())
-                future.cancel()
-                results.append(None)
+        threads = [threading.Thread(target=contextvars.copy_context().run, args=(worker,),
+                                    name="capacity", daemon=True)
+                   for _ in range(min(self.concurrency, len(names)))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for name in names:
+            if name not in done:
+                LOG.warning("capacity check of %s left out: no answer within "
+                            "capacity_timeout (%ss)", name, self.timeout)
+                results[name] = None
         return results
 
 
-def _log_failure(exc: BaseException | None) -> None:
-    if isinstance(exc, ApiError):
-        LOG.info("capacity check skipped a VIM: %s", exc.message)
-    else:
-        LOG.info("capacity check failed for a VIM: %r", exc)
+def _log_failure(name: str, exc: BaseException) -> None:
+    reason = exc.message if isinstance(exc, ApiError) else f"{type(exc).__name__}: {exc}"
+    LOG.warning("capacity check of %s left out: %s", name, reason)
 
 
 def answer_of(status: int, data: bytes) -> dict | None:
-    """The plugin's JSON answer when it is 200 with "result": true."""
+    """The plugin's JSON answer if "result" is true, None if false;
+    CheckFailed if the plugin did not answer yes or no."""
     if status != 200:
-        return None
+        raise CheckFailed(f"plugin answered {status}")
     try:
         doc = json.loads(data)
     except ValueError:
-        return None
-    return doc if isinstance(doc, dict) and doc.get("result") is True else None
+        raise CheckFailed("plugin answer is not JSON") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("result"), bool):
+        raise CheckFailed('plugin answer has no boolean "result"')
+    return doc if doc["result"] else None

@@ -1,16 +1,25 @@
-"""Forwarding a request to a plugin and its answer back, bytes unchanged."""
+"""Forwarding a request to a plugin and its answer back, bytes unchanged.
+
+The broker frames what it sends (its own Content-Length or chunked encoding,
+never the client's framing headers), and hands back the plugin's answer as
+it comes. A pooled connection is reused only after its answer was read to
+the end; a plugin answer that ends early is not passed on as whole: the body
+iterator raises, and the server cuts the client connection.
+"""
 
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator
-from typing import BinaryIO
 
-import urllib3
-from urllib3.util import SKIP_HEADER
-
-from multicloud_broker.core.errors import BadGateway, GatewayTimeout, PayloadTooLarge
+from multicloud_broker.core.errors import (ApiError, BadGateway, BadRequest, GatewayTimeout,
+                                           PayloadTooLarge, ServiceUnavailable)
 from multicloud_broker.core.http import Request, Response
+from multicloud_broker.core.upstream import (BadAnswer, Busy, ClientBodyError, Connection,
+                                             CutShort, Deadline, DeadlineExceeded,
+                                             PluginPool, TooSlow, Unreachable, UpstreamError,
+                                             encode_head, read_head)
 
 LOG = logging.getLogger(__name__)
 
@@ -19,7 +28,11 @@ HOP_BY_HOP = frozenset((
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
     "te", "trailer", "trailers", "transfer-encoding", "upgrade",
 ))
+# Also not taken from the client: the broker frames the body itself, names the
+# plugin's host, and sets the (validated) transaction id.
+NOT_FROM_CLIENT = HOP_BY_HOP | {"host", "content-length", "expect", "x-transactionid"}
 CHUNK = 64 * 1024
+SMALL_ANSWER = 1 << 20  # a capacity answer is a few hundred bytes
 
 
 def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -32,115 +45,292 @@ def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
             if k.lower() not in HOP_BY_HOP and k.lower() not in named]
 
 
+def client_headers(request: Request) -> list[tuple[str, str]]:
+    """The client's end-to-end headers a plugin gets, less framing and Host."""
+    named = set()
+    for key, value in request.header_items:
+        if key.lower() == "connection":
+            named.update(token.strip().lower() for token in value.split(","))
+    return [(k, v) for k, v in request.header_items
+            if k.lower() not in NOT_FROM_CLIENT and k.lower() not in named]
+
+
 class Forwarder:
-    """Pooled, keep-alive HTTP connections per worker, one pool per plugin base URL."""
+    """Pooled keep-alive connections per worker, one pool per plugin."""
 
-    def __init__(self, connect_timeout: float, read_timeout: float,
-                 pool_maxsize: int, max_body_size: int):
-        self._pool_maxsize = pool_maxsize
-        self._pools: dict[str, urllib3.HTTPConnectionPool] = {}
-        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+    def __init__(self, connect_timeout: float, read_timeout: float, total_timeout: float,
+                 max_connections: int, max_idle: int, max_body_size: int):
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.total_timeout = total_timeout
+        self._max_connections = max_connections
+        self._max_idle = max_idle
         self._max_body = max_body_size
+        self._pools: dict[tuple[str, str], PluginPool] = {}
 
-    def forward(self, request: Request, base: str, target: str) -> Response:
-        """Send request's method, headers and body to base + target (path and
-        query); return the plugin's answer."""
-        headers = self._upstream_headers(request)
-        body = None
-        if request.has_body and request.body is not None:
-            body = _limited(request.body, request.content_length, self._max_body)
-        url = base + target
+    def forward(self, request: Request, plugin: str, base: str, target: str) -> Response:
+        """Send the request's method, headers and body to the plugin at `base`,
+        `target` being path and query; the plugin's answer, streamed."""
+        txid = request.headers["x-transactionid"]
+        headers = client_headers(request)
+        headers.append(("X-TransactionID", txid))
+        call = _Call(self, plugin, base, target, txid, self.total_timeout)
+        response = call.run(request.method, headers, request)
+        out = _answer_headers(response)
+        if request.method == "HEAD" or response.length == 0:
+            call.finish(reusable=not response.will_close and _unread(response) == 0)
+            return Response(response.status, out, b"")
+        return Response(response.status, out, _Body(call, response))
+
+    def post(self, plugin: str, base: str, target: str, headers: list[tuple[str, str]],
+             body: bytes, timeout: float, txid: str) -> tuple[int, bytes]:
+        """A small request with the whole answer read (capacity checks).
+
+        Raises the same ApiErrors as forward(); `timeout` is the overall deadline.
+        """
+        call = _Call(self, plugin, base, target, txid, timeout)
+        response = call.run("POST", headers, body)
+        reader = _Body(call, response)
+        data = bytearray()
         try:
-            upstream = self._pool(base).urlopen(
-                request.method, target, body=body, headers=headers,
-                chunked=request.content_length is None and body is not None,
-                preload_content=False, decode_content=False, redirect=False,
-                assert_same_host=False, timeout=self._timeout)
-        except urllib3.exceptions.HTTPError as exc:
-            raise _fault(exc, url) from None
-        headers = end_to_end(list(upstream.headers.items()))
-        if request.method == "HEAD":
-            upstream.release_conn()
-            return Response(upstream.status, headers, b"")
-        return Response(upstream.status, headers, _stream(upstream, url))
+            for piece in reader:
+                data += piece
+                if len(data) > SMALL_ANSWER:
+                    raise BadGateway(f"plugin {plugin} answered over {SMALL_ANSWER} bytes")
+        except UpstreamError as exc:
+            raise _api_error(exc, plugin) from None
+        finally:
+            reader.close()
+        return response.status, bytes(data)
 
-    def _pool(self, base: str) -> urllib3.HTTPConnectionPool:
-        # Made once per base URL (plugins are few) and kept: a PoolManager
-        # would parse the URL again on every request, and could evict a pool.
-        pool = self._pools.get(base)
+    def pool(self, plugin: str, base: str) -> PluginPool:
+        # Made once per plugin and kept: each plugin has its own connection
+        # bound, even when several share one base URL (the MSB gateway).
+        key = (plugin, base)
+        pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[base] = urllib3.connection_from_url(
-                base, maxsize=self._pool_maxsize, retries=False)
+            pool = self._pools[key] = PluginPool(base, self._max_connections, self._max_idle)
         return pool
 
-    @staticmethod
-    def _upstream_headers(request: Request) -> urllib3.HTTPHeaderDict:
-        """The client's headers, minus hop-by-hop and Host, plus the transaction id."""
-        headers = urllib3.HTTPHeaderDict()
-        for name, value in end_to_end(request.header_items):
-            if name.lower() != "host":
-                headers.add(name, value)
-        if "x-transactionid" not in headers:
-            headers["X-TransactionID"] = request.headers["x-transactionid"]
-        # urllib3 would otherwise add these; the plugin must see only the client's.
-        for name in ("User-Agent", "Accept-Encoding"):
-            if name not in headers:
-                headers[name] = SKIP_HEADER
-        return headers
-
-    def post_json(self, base: str, target: str, body: bytes, headers: dict,
-                  timeout: float) -> urllib3.BaseHTTPResponse:
-        """A small JSON POST to base + target (capacity checks); urllib3 errors propagate."""
-        return self._pool(base).urlopen(
-            "POST", target, body=body, headers=headers, redirect=False,
-            assert_same_host=False,
-            timeout=urllib3.Timeout(connect=min(timeout, self._timeout.connect_timeout),
-                                    read=timeout))
-
-
-def _fault(exc: urllib3.exceptions.HTTPError, url: str) -> BadGateway | GatewayTimeout:
-    """The error to answer for a plugin that could not be asked."""
-    LOG.warning("plugin fault at %s: %s", url, exc)
-    # NewConnectionError (refused, no route) derives from ConnectTimeoutError
-    # in urllib3: test it first, it is a 502, not a timeout.
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        return BadGateway(f"plugin unreachable ({url}): {_reason(exc)}")
-    if isinstance(exc, urllib3.exceptions.TimeoutError):
-        return GatewayTimeout(f"plugin did not answer in time ({url})")
-    return BadGateway(f"plugin unreachable ({url}): {_reason(exc)}")
-
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return type(reason).__name__
-
-
-def _limited(stream: BinaryIO, length: int | None, limit: int) -> Iterator[bytes]:
-    """The body in chunks; PayloadTooLarge once more than `limit` bytes came
-    (a declared length over the limit is refused earlier, in Broker.handle)."""
-    def chunks() -> Iterator[bytes]:
+    def client_chunks(self, request: Request) -> Iterator[bytes]:
+        """The client's body in pieces; ClientBodyError if it ends early or
+        breaks, PayloadTooLarge beyond max_body_size (for chunked bodies: a
+        declared length over it is refused earlier, in Broker.handle)."""
+        remaining = request.content_length
         sent = 0
-        remaining = length
         while remaining is None or remaining > 0:
             size = CHUNK if remaining is None else min(CHUNK, remaining)
-            data = stream.read(size)
+            try:
+                data = request.body.read(size)
+            except (OSError, ValueError) as exc:
+                raise ClientBodyError(f"client stopped sending its body: {exc}") from None
             if not data:
+                if remaining:
+                    raise ClientBodyError(
+                        f"client body ended {remaining} bytes short of its Content-Length")
                 return
             sent += len(data)
-            if sent > limit:
-                raise PayloadTooLarge(f"request body over {limit} bytes")
+            if sent > self._max_body:
+                raise PayloadTooLarge(f"request body over {self._max_body} bytes")
             if remaining is not None:
                 remaining -= len(data)
             yield data
-    return chunks()
 
 
-def _stream(upstream: urllib3.BaseHTTPResponse, url: str) -> Iterator[bytes]:
-    """The plugin's body as it comes; the connection goes back to the pool."""
-    try:
-        yield from upstream.stream(CHUNK, decode_content=False)
-    except urllib3.exceptions.HTTPError as exc:
-        # Status and headers are already sent: all we can do is cut the body.
-        LOG.warning("plugin body from %s cut short: %s", url, exc)
-    finally:
-        upstream.release_conn()
+class _Call:
+    """One exchange with a plugin: a connection from its pool, given back once."""
+
+    def __init__(self, forwarder: Forwarder, plugin: str, base: str, target: str,
+                 txid: str, total: float):
+        self.fw = forwarder
+        self.plugin, self.target, self.txid = plugin, target, txid
+        self.pool = forwarder.pool(plugin, base)
+        self.url = base + target
+        self.deadline = Deadline(total, forwarder.connect_timeout)
+        self.conn: Connection | None = None
+        self.broken = False  # the request was not sent whole: never reuse
+
+    def run(self, method: str, headers: list[tuple[str, str]],
+            body: Request | bytes | None):
+        """Connect (or reuse), send, and read the answer's head; ApiError on faults."""
+        try:
+            head = encode_head(method, self.pool.prefix + self.target,
+                               self.pool.host_header, headers + _framing(body))
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        try:
+            self.conn = self.pool.acquire(min(self.fw.connect_timeout, self.deadline.left()))
+            self.conn.deadline = self.deadline
+            if self.conn.sock is None:
+                self.deadline.step = self.fw.connect_timeout
+                self.conn.connect(self.deadline.timeout())
+            self.deadline.step = self.fw.read_timeout
+            early = self._send(head, body)
+            response = early or self._read_head(method)
+            _check_framing(response)
+            return response
+        except (UpstreamError, ClientBodyError, ApiError) as exc:
+            self.finish(reusable=False)
+            if isinstance(exc, ClientBodyError):
+                LOG.info("client body not forwarded to %s: %s", self.url, exc)
+                raise BadRequest(str(exc)) from None
+            if isinstance(exc, ApiError):
+                raise
+            self.log(exc)
+            raise _api_error(exc, self.plugin) from None
+        except BaseException:
+            self.finish(reusable=False)
+            raise
+
+    def _send(self, head: bytes, body: Request | bytes | None):
+        """Send head and body; an answer the plugin sent early, if sending broke."""
+        conn = self.conn
+        if isinstance(body, Request) and not (body.has_body and body.body is not None):
+            body = None  # framing (an explicit Content-Length: 0) is in the head
+        try:
+            if body is None or isinstance(body, bytes):
+                conn.sendall(head + (body or b""))
+                return None
+            chunked = body.content_length is None
+            pieces = self.fw.client_chunks(body)
+            first = next(pieces, b"")
+            conn.sendall(head + _frame(first, chunked) if first else head)
+            for piece in pieces:
+                conn.sendall(_frame(piece, chunked))
+            if chunked:
+                conn.sendall(b"0\r\n\r\n")
+            return None
+        except (socket.timeout, DeadlineExceeded) as exc:
+            raise _slow(exc, self.deadline, "take the request body") from None
+        except OSError as exc:
+            # The plugin stopped reading (it may have answered, e.g. 413, and
+            # closed): its answer, if there is one, is the answer.
+            self.broken = True
+            try:
+                return read_head(conn, "POST")
+            except (UpstreamError, OSError):
+                raise BadAnswer(f"connection broke while sending the request: {exc}") from None
+
+    def _read_head(self, method: str):
+        try:
+            return read_head(self.conn, method)
+        except (socket.timeout, DeadlineExceeded) as exc:
+            raise _slow(exc, self.deadline, "answer") from None
+        except OSError as exc:
+            raise BadAnswer(f"connection broke before the answer: {exc}") from None
+
+    def finish(self, reusable: bool) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            self.pool.release(conn, reusable and not self.broken)
+
+    def log(self, exc: Exception) -> None:
+        LOG.warning("plugin %s at %s [%s]: %s: %s", self.plugin, self.url, self.txid,
+                    type(exc).__name__, exc)
+
+
+class _Body:
+    """The plugin's answer body as it comes; the connection is given back once
+    the body was read to its end, closed if the body stops being read."""
+
+    def __init__(self, call: _Call, response):
+        self._call = call
+        self._response = response
+
+    def __iter__(self) -> "_Body":
+        return self
+
+    def __next__(self) -> bytes:
+        response = self._response
+        if self._call.conn is None:
+            raise StopIteration
+        try:
+            data = response.read1(CHUNK) if response.length != 0 else b""
+            if data:
+                return data
+            if response.length:  # Content-Length promised more
+                raise CutShort(f"body ended {response.length} bytes short of its Content-Length")
+        except (UpstreamError, OSError, ValueError) as exc:
+            self._cut(exc)
+        except Exception as exc:  # http.client's IncompleteRead: chunked body cut
+            self._cut(CutShort(f"{type(exc).__name__}: {exc!r}"))
+        self._call.finish(reusable=not response.will_close)
+        raise StopIteration
+
+    def _cut(self, exc: BaseException) -> None:
+        """Give the connection up and raise: the server then cuts the client
+        connection instead of ending the answer as if it were whole."""
+        call = self._call
+        if isinstance(exc, (socket.timeout, DeadlineExceeded)):
+            exc = _slow(exc, call.deadline, "send its answer")
+        call.finish(reusable=False)
+        LOG.warning("plugin %s answer cut short: %s (%s) [%s]",
+                    call.plugin, exc, call.url, call.txid)
+        raise CutShort(f"plugin {call.plugin} answer cut short: {exc}") from None
+
+    def close(self) -> None:
+        # Called by the server when the client went away or the answer was
+        # abandoned: the plugin's remaining bytes would poison the connection.
+        self._call.finish(reusable=False)
+
+
+def _framing(body: Request | bytes | None) -> list[tuple[str, str]]:
+    if body is None:
+        return []
+    if isinstance(body, bytes):
+        return [("Content-Length", str(len(body)))]
+    if not body.has_body:
+        # A client's explicit "Content-Length: 0" is kept; none invented.
+        return [("Content-Length", "0")] if body.content_length == 0 else []
+    if body.content_length is not None:
+        return [("Content-Length", str(body.content_length))]
+    return [("Transfer-Encoding", "chunked")]
+
+
+def _frame(data: bytes, chunked: bool) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data) if chunked else data
+
+
+def _check_framing(response) -> None:
+    """Refuse answers whose end could not be found for sure."""
+    codings = response.headers.get_all("Transfer-Encoding") or []
+    if codings:
+        tokens = [t.strip().lower() for v in codings for t in v.split(",") if t.strip()]
+        if tokens != ["chunked"]:
+            raise BadAnswer(f"unsupported Transfer-Encoding {', '.join(codings)!r}")
+        return  # chunked wins over any Content-Length, which is dropped
+    lengths = {v.strip() for v in response.headers.get_all("Content-Length") or []}
+    if len(lengths) > 1 or any(not v.isdigit() for v in lengths):
+        raise BadAnswer(f"ambiguous Content-Length {sorted(lengths)!r}")
+
+
+def _answer_headers(response) -> list[tuple[str, str]]:
+    headers = end_to_end(list(response.headers.items()))
+    if response.chunked:
+        # De-chunked here and re-framed by the server: a length sent along
+        # with chunked encoding is stale.
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+    return headers
+
+
+def _unread(response) -> int:
+    return 0 if response.length is None else response.length
+
+
+def _slow(exc: BaseException, deadline: Deadline, what: str) -> TooSlow:
+    if isinstance(exc, DeadlineExceeded) or deadline.left() <= 0.001:
+        return DeadlineExceeded(f"did not {what} within total_timeout")
+    return TooSlow(f"did not {what} within read_timeout")
+
+
+def _api_error(exc: UpstreamError, plugin: str) -> ApiError:
+    """The answer for a plugin fault: names the plugin, never its URL."""
+    if isinstance(exc, Busy):
+        return ServiceUnavailable(f"plugin {plugin} is busy: {exc}")
+    if isinstance(exc, DeadlineExceeded):
+        return GatewayTimeout(f"plugin {plugin} did not answer within the total deadline")
+    if isinstance(exc, TooSlow):
+        return GatewayTimeout(f"plugin {plugin} too slow: {exc}")
+    if isinstance(exc, Unreachable):
+        return BadGateway(f"plugin {plugin} unreachable: {exc}")
+    return BadGateway(f"plugin {plugin} failed: {exc}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import quote
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -35,6 +36,9 @@ class Request:
     header_items: list[tuple[str, str]]  # as received: case and repeats kept
     body: BinaryIO | None
     content_length: int | None
+    # The path as the client sent it, percent-encoding untouched (`path` is
+    # decoded, for routing); what is forwarded to plugins.
+    raw_path: str = ""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> "Request":
@@ -50,7 +54,7 @@ class Request:
         return cls(method=environ["REQUEST_METHOD"].upper(), path=path,
                    query=environ.get("QUERY_STRING", ""), headers=headers,
                    header_items=items, body=environ.get("wsgi.input"),
-                   content_length=content_length)
+                   content_length=content_length, raw_path=_raw_path(environ, path))
 
     @property
     def has_body(self) -> bool:
@@ -68,6 +72,18 @@ class Request:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("request body is not valid JSON") from None
+
+
+def _raw_path(environ: Mapping[str, Any], path: str) -> str:
+    """The undecoded path: eventlet keeps it in RAW_PATH_INFO, uWSGI and
+    most others in REQUEST_URI; else the decoded path encoded again."""
+    raw = environ.get("RAW_PATH_INFO")
+    if raw is not None:
+        return quote(environ.get("SCRIPT_NAME", ""), safe="/") + raw
+    uri = environ.get("REQUEST_URI")
+    if uri is not None and uri.startswith("/"):
+        return uri.split("?", 1)[0]
+    return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
 def _header_items(environ: Mapping[str, Any]) -> list[tuple[str, str]]:

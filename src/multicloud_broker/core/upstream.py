@@ -1,0 +1,233 @@
+"""HTTP/1.1 connections to plugins: pooled, bounded in number, with deadlines.
+
+Why not urllib3: the forwarding path must know whether an answer was read to
+its end before a connection goes back to the pool, bound every read and write
+by both a step timeout and the call's overall deadline (a plugin trickling a
+byte a second must be cut), and cap the connections per plugin. Parsing stays
+with the standard library's `http.client.HTTPResponse`.
+
+Blocking socket calls here are green once eventlet has patched `socket`.
+"""
+
+from __future__ import annotations
+
+import http.client
+import io
+import re
+import socket
+import ssl
+import threading
+import time
+from urllib.parse import urlsplit
+
+# Header names are tokens; values must not carry CR, LF or NUL (RFC 9110 5.5).
+_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_BAD_VALUE = re.compile(rb"[\x00\r\n]")
+
+
+class UpstreamError(Exception):
+    """The plugin could not be asked, or did not answer properly."""
+
+
+class Unreachable(UpstreamError):
+    """Connecting failed: refused, no route, or no answer within connect_timeout."""
+
+
+class TooSlow(UpstreamError):
+    """The plugin took longer than read_timeout to take the body or to answer."""
+
+
+class DeadlineExceeded(TooSlow):
+    """The call's overall deadline (total_timeout) passed."""
+
+
+class Busy(UpstreamError):
+    """Every connection this worker may open to the plugin is in use."""
+
+
+class BadAnswer(UpstreamError):
+    """The plugin closed the connection or sent something that is not HTTP."""
+
+
+class CutShort(UpstreamError):
+    """The plugin's body ended before its framing said it would."""
+
+
+class ClientBodyError(Exception):
+    """The client's request body could not be read (it went away or lied)."""
+
+
+class Deadline:
+    """The moment a call must be over by, and the per-step timeout within it."""
+
+    __slots__ = ("at", "step")
+
+    def __init__(self, total: float, step: float):
+        self.at = time.monotonic() + total
+        self.step = step
+
+    def timeout(self) -> float:
+        """The timeout of the next socket operation; DeadlineExceeded if none is left."""
+        left = self.at - time.monotonic()
+        if left <= 0:
+            raise DeadlineExceeded("total_timeout passed")
+        return self.step if self.step < left else left
+
+    def left(self) -> float:
+        return max(0.0, self.at - time.monotonic())
+
+
+class _Raw(io.RawIOBase):
+    """The reading side of a connection, each read bounded by the deadline."""
+
+    def __init__(self, conn: "Connection"):
+        self._conn = conn
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        return self._conn.recv_into(buffer)
+
+
+class Connection:
+    """One socket to a plugin. `deadline` bounds every operation on it."""
+
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None):
+        self.host, self.port, self.tls = host, port, tls
+        self.sock: socket.socket | None = None
+        self.deadline: Deadline | None = None
+        self.used = False  # has carried an answer before (a reused connection)
+
+    def connect(self, timeout: float) -> None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except OSError as exc:  # refused, unreachable, timed out: all "cannot reach"
+            raise Unreachable(_reason(exc)) from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_hostname=self.host)
+            except (OSError, ssl.SSLError) as exc:
+                sock.close()
+                raise Unreachable(f"TLS: {_reason(exc)}") from None
+        self.sock = sock
+
+    def alive(self) -> bool:
+        """True if the idle connection is still open and has nothing unread.
+
+        Bytes waiting on an idle connection are a late or excess answer;
+        sending a request on it would pair the request with them.
+        """
+        sock = self.sock
+        if sock is None:
+            return False
+        try:
+            sock.settimeout(0)
+            if isinstance(sock, ssl.SSLSocket):
+                return sock.pending() == 0 and not _readable(sock)
+            return not sock.recv(1, socket.MSG_PEEK)  # b"": closed; data: garbage
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+
+    def sendall(self, data: bytes) -> None:
+        self.sock.settimeout(self.deadline.timeout())
+        self.sock.sendall(data)
+
+    def recv_into(self, buffer) -> int:
+        self.sock.settimeout(self.deadline.timeout())
+        return self.sock.recv_into(buffer)
+
+    def makefile(self, mode: str = "rb") -> io.BufferedReader:
+        # http.client.HTTPResponse reads through this.
+        return io.BufferedReader(_Raw(self), 64 * 1024)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+
+def _readable(sock: socket.socket) -> bool:
+    import select  # green once patched; only TLS connections need it
+    return bool(select.select([sock], [], [], 0)[0])
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+class PluginPool:
+    """The connections of one worker to one plugin base URL.
+
+    At most `max_connections` are open (in use or idle); a caller waits at
+    most `wait` seconds for one, then gets Busy. Idle connections are kept
+    only after their answer was read to the end.
+    """
+
+    def __init__(self, base: str, max_connections: int, max_idle: int):
+        parts = urlsplit(base)
+        self.tls = ssl.create_default_context() if parts.scheme == "https" else None
+        self.host = parts.hostname or ""
+        self.port = parts.port or (443 if self.tls else 80)
+        default = 443 if self.tls else 80
+        self.host_header = (parts.netloc.rsplit("@", 1)[-1] if self.port != default
+                            else self.host)
+        self.prefix = parts.path.rstrip("/")  # a base URL may carry a path
+        self.max_connections = max_connections
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._idle: list[Connection] = []
+        self._max_idle = min(max_idle, max_connections)
+
+    def acquire(self, wait: float) -> Connection:
+        """A connection to use (idle or new, not yet connected); Busy after `wait`."""
+        if not self._slots.acquire(timeout=wait):
+            raise Busy(f"all {self.max_connections} connections in use")
+        while self._idle:
+            conn = self._idle.pop()
+            if conn.alive():
+                return conn
+            conn.close()
+        return Connection(self.host, self.port, self.tls)
+
+    def release(self, conn: Connection, reusable: bool) -> None:
+        """Give a connection back: kept if `reusable`, else closed."""
+        try:
+            if reusable and conn.sock is not None and len(self._idle) < self._max_idle:
+                conn.used = True
+                conn.deadline = None
+                self._idle.append(conn)
+            else:
+                conn.close()
+        finally:
+            self._slots.release()
+
+
+def encode_head(method: str, target: str, host: str,
+                headers: list[tuple[str, str]]) -> bytes:
+    """The request line and header block; ValueError on a header that cannot be sent."""
+    lines = [f"{method} {target} HTTP/1.1".encode("latin-1"), b"Host: " + host.encode("idna")]
+    for name, value in headers:
+        raw_name, raw_value = name.encode("latin-1"), value.encode("latin-1")
+        if not _TOKEN.fullmatch(raw_name) or _BAD_VALUE.search(raw_value):
+            raise ValueError(f"header {name!r} cannot be forwarded")
+        lines.append(raw_name + b": " + raw_value)
+    lines.append(b"\r\n")
+    return b"\r\n".join(lines)
+
+
+def read_head(conn: Connection, method: str) -> http.client.HTTPResponse:
+    """The plugin's status line and headers; BadAnswer if it sent none or garbage."""
+    response = http.client.HTTPResponse(conn, method=method)
+    try:
+        response.begin()
+    except http.client.RemoteDisconnected:
+        raise BadAnswer("closed the connection without answering") from None
+    except (http.client.HTTPException, ValueError) as exc:
+        raise BadAnswer(f"malformed answer: {type(exc).__name__}") from None
+    return response
