@@ -165,3 +165,27 @@ def test_back_from_an_outage_changes_are_seen_again(setup):
     while request(broker.url, "GET", path(region)).status != 502:  # pike: no endpoint
         assert time.monotonic() < deadline, "the new record was never used"
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_sqlite_inventory_broken_after_start_is_a_503_then_recovers(tmp_path, framework):
+    from multicloud_broker.inventory import CloudRegion
+    from multicloud_broker.inventory.sqlite import SqliteInventory
+
+    db = tmp_path / "inventory.sqlite"
+    SqliteInventory(str(db)).add(CloudRegion(OWNER, "Local", "openstack", "ocata"))
+    with PluginServer() as plugin:
+        config = {"DEFAULT": {"graceful_shutdown_timeout": 5},
+                  "inventory": {"backend": "sqlite", "sqlite_path": str(db)},
+                  "plugins": {"endpoints": {"multicloud-ocata": plugin.url}}}
+        with BrokerProcess(tmp_path, config, web_framework=framework, workers=1) as broker:
+            for leftover in tmp_path.glob("inventory.sqlite*"):
+                leftover.unlink()
+            db.write_bytes(b"not a database any more\n" * 500)
+            for _ in range(2):
+                message = assert_json_error(request(broker.url, "GET", path("Local")), 503)
+                assert "inventory unavailable" in message, message
+            db.unlink()
+            SqliteInventory(str(db)).add(CloudRegion(OWNER, "Local", "openstack", "ocata"))
+            assert request(broker.url, "GET", path("Local")).status == 200
+        assert "Traceback" not in broker.output()
