@@ -28,11 +28,29 @@ DEFAULT_OPTS = [
                help="Worker processes. Default: the CPUs this process may use "
                     "(CPU affinity and cgroup quota)."),
     cfg.IntOpt("wsgi_pool_size", default=1000, min=1,
-               help="Green threads (concurrent requests) per worker."),
+               help="Requests served at once per worker. A connection takes a "
+                    "slot only once its whole request head has arrived."),
+    cfg.IntOpt("max_connections", default=10000, min=1,
+               help="Client connections held at once per worker (reading a "
+                    "request head, idle between requests, or being served); "
+                    "beyond, a new connection is answered 503 at once. Keep it "
+                    "far above wsgi_pool_size and below the open-file limit."),
+    cfg.FloatOpt("client_header_timeout", default=20.0, min=0.1,
+                 help="Seconds for the request line and headers to arrive, from "
+                      "the connection's start (or a kept-alive request's first "
+                      "byte); beyond, 408 and the connection is closed."),
+    cfg.FloatOpt("keepalive_timeout", default=60.0, min=0,
+                 help="Seconds a kept-alive connection may stay idle between "
+                      "requests before it is closed; 0 turns keep-alive off."),
+    cfg.FloatOpt("client_body_timeout", default=60.0, min=0.1,
+                 help="Seconds the server waits between two reads of a request "
+                      "body; beyond, the request fails (408 if not yet answered) "
+                      "and the connection is closed."),
     cfg.BoolOpt("wsgi_keep_alive", default=True,
                 help="Keep client connections open between requests."),
     cfg.IntOpt("client_socket_timeout", default=900, min=0,
-               help="Seconds a client socket may stay idle; 0 waits forever."),
+               help="Seconds a write to a client may block (a client not "
+                    "reading its answer); 0 waits forever."),
     cfg.IntOpt("backlog", default=4096, min=1,
                help="Listen backlog of the shared socket."),
     cfg.IntOpt("max_header_line", default=16384, min=1024,
@@ -46,12 +64,6 @@ DEFAULT_OPTS = [
     cfg.StrOpt("log_level", default="INFO",
                choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                help="Level of the application log (standard error)."),
-    cfg.StrOpt("log_format", default="text", choices=("text", "json"),
-               help="Format of the access and application logs: text lines, or "
-                    "one JSON object per line with ONAP's logging fields."),
-    cfg.IntOpt("access_log_buffer", default=10000, min=1,
-               help="Access-log lines queued per worker while a pipe's reader "
-                    "lags; beyond, lines are dropped, counted and warned about."),
     cfg.StrOpt("plugin_catalog", default="",
                help="Plugin catalog in ONAP's provider-plugin.json format. "
                     "Empty: the catalog shipped with the broker."),
@@ -129,23 +141,7 @@ PLUGIN_OPTS = [
     cfg.FloatOpt("connect_timeout", default=3.0, min=0.01,
                  help="Seconds to connect to a plugin (502 when refused)."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
-                 help="Seconds a plugin may take to take the request body or "
-                      "to send the next bytes of its answer (504 beyond)."),
-    cfg.FloatOpt("total_timeout", default=120.0, min=0.01,
-                 help="Overall deadline of one forwarded call, answer body "
-                      "included: 504 when it passes before the answer "
-                      "started, the client connection cut after."),
-    cfg.IntOpt("max_connections_per_plugin", default=100, min=1,
-               help="Connections open to one plugin base URL, per worker. "
-                    "Requests beyond wait at most connect_timeout for one, "
-                    "then get 503: a hanging plugin cannot hold them all."),
-    cfg.IntOpt("capacity_max_vims", default=100, min=1,
-               help="Most VIMs one check_vim_capacity request may list "
-                    "(413 beyond)."),
-    cfg.IntOpt("capacity_concurrency", default=16, min=1,
-               help="Capacity checks one check_vim_capacity request runs "
-                    "at once; each request has its own, so none starves "
-                    "another."),
+                 help="Seconds to wait for a plugin's answer (504 beyond)."),
     cfg.IntOpt("pool_maxsize", default=1000, min=1,
                help="Kept-alive connections per plugin host, per worker. "
                     "Below wsgi_pool_size, bursts open connections that are "

@@ -5,7 +5,6 @@ Replacing eventlet later means replacing this module.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -18,6 +17,7 @@ from oslo_config import cfg
 from oslo_service import service
 
 from multicloud_broker.server.access_log import AccessLog, open_access_log
+from multicloud_broker.server.protocol import ConnectionPool, Limits, make_protocol
 from multicloud_broker.server.sockets import wrap_tls
 
 LOG = logging.getLogger(__name__)
@@ -34,15 +34,6 @@ class _QuietLog:
 
     def write(self, msg):
         LOG.debug(msg.rstrip())
-
-
-def _response_414(limit: int) -> bytes:
-    """The whole answer eventlet sends to an over-long request line, before
-    any app sees the request: in the broker's JSON error shape."""
-    body = json.dumps({"error": f"request line over {limit} bytes"}).encode()
-    head = ("HTTP/1.0 414 Request URI Too Long\r\nConnection: close\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
-    return head.encode("ascii") + body
 
 
 def _wait(server: eventlet.greenthread.GreenThread) -> None:
@@ -69,28 +60,49 @@ class WSGIService(service.ServiceBase):
         # Opened at every start: after SIGHUP a rotated log file is reopened.
         app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
                         conf.log_format, conf.access_log_buffer)
-        eventlet.wsgi.MAX_HEADER_LINE = conf.max_header_line
-        eventlet.wsgi.RESPONSE_414 = _response_414(conf.max_url_length)
+        socket_timeout = conf.client_socket_timeout or None
+        self._limits = Limits(
+            header_timeout=conf.client_header_timeout,
+            keepalive_timeout=conf.keepalive_timeout,
+            body_timeout=conf.client_body_timeout, socket_timeout=socket_timeout,
+            request_slots=conf.wsgi_pool_size, max_header_line=conf.max_header_line,
+            url_length_limit=conf.max_url_length)
+        self._pool = ConnectionPool(conf.max_connections)
+        keepalive = (conf.keepalive_timeout or False) if conf.wsgi_keep_alive else False
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.
         sock = wrap_tls(self.sock.dup(), conf)
         self._server = eventlet.spawn(
             eventlet.wsgi.server, sock, app,
-            custom_pool=eventlet.GreenPool(conf.wsgi_pool_size),
-            keepalive=conf.wsgi_keep_alive,
-            socket_timeout=conf.client_socket_timeout or None,
+            protocol=make_protocol(self._limits), custom_pool=self._pool,
+            keepalive=keepalive, socket_timeout=socket_timeout,
             url_length_limit=conf.max_url_length,
             log=_QuietLog(), log_output=False, debug=False,
             capitalize_response_headers=False)
-        LOG.info("worker %d serving %s on %s:%d", os.getpid(), conf.web_framework,
-                 conf.bind_host, conf.bind_port)
+        LOG.info("worker %d serving %s on %s:%d (%d connections, %d requests at once)",
+                 os.getpid(), conf.web_framework, conf.bind_host, conf.bind_port,
+                 conf.max_connections, conf.wsgi_pool_size)
 
     def stop(self, graceful: bool = True) -> None:
-        """Stop accepting; wait for in-flight requests (launcher bounds it)."""
-        if self._server is not None:
-            server, self._server = self._server, None
-            server.kill()  # the accept loop ends; its `finally` drains the pool
+        """Stop accepting and drain, within graceful_shutdown_timeout: every
+        accepted connection gets its request served (with Connection: close),
+        idle kept-alive ones are closed, in-flight requests finish."""
+        if self._server is None:
+            return
+        server, self._server = self._server, None
+        self._limits.stopping = True
+        server.kill()  # the accept loop ends; its `finally` waits for the pool
+        idle = self._limits.begin_drain()
+        LOG.info("worker %d draining: %d connection(s) open, %d idle closed",
+                 os.getpid(), self._pool.running(), idle)
+        grace = getattr(self.conf, "graceful_shutdown_timeout", 0) or None
+        with eventlet.Timeout(grace, False):
             _wait(server)
+            return
+        LOG.warning("worker %d: drain not done after %s s; closing %d connection(s)",
+                    os.getpid(), grace, self._pool.running())
+        self._pool.kill_all()
+        _wait(server)
 
     def wait(self) -> None:
         if self._server is not None:

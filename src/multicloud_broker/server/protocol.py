@@ -1,0 +1,309 @@
+"""How one worker holds its client connections: cheap, bounded in time, drained.
+
+- A connection costs a green thread from a large pool (`max_connections`);
+  a request slot (`wsgi_pool_size`) is taken only once a whole, well-framed
+  request head has arrived, so slow or idle clients never hold one.
+- The request line and headers must arrive within `client_header_timeout`
+  of the connection's start (or of the first byte of a kept-alive request):
+  408 and close. Between requests a kept-alive connection may stay idle
+  `keepalive_timeout`, then it is closed silently. Body reads wait at most
+  `client_body_timeout` each (see body.py).
+- Framing that two parsers could read two ways gets 400 and a close (see
+  framing.py); every error the server answers itself is JSON.
+- Beyond `max_connections`, a new connection gets a 503 at once.
+- On stop, every accepted connection is served once more (with
+  `Connection: close`) unless it is an idle kept-alive one with nothing sent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import time
+from http import HTTPStatus
+
+import eventlet
+import eventlet.semaphore
+from eventlet import greenio, wsgi
+
+from multicloud_broker.core.errors import ClientBodyError
+from multicloud_broker.server.body import RequestBody
+from multicloud_broker.server.framing import (FramingError, check_body_framing,
+                                              check_header_line)
+
+LOG = logging.getLogger(__name__)
+
+# eventlet's server shuts down connections in its own STATE_IDLE when it
+# stops, fresh ones included; ours are never in that state (drain is ours).
+STATE_SERVED = "served-by-broker"
+
+
+def json_error(status: int, message: str) -> bytes:
+    """A whole HTTP/1.1 answer `{"error": message}` that closes the connection."""
+    body = json.dumps({"error": message}).encode()
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+class Limits:
+    """What every connection of one worker shares: deadlines, request slots,
+    the idle connections, and whether the worker is stopping."""
+
+    def __init__(self, *, header_timeout: float, keepalive_timeout: float,
+                 body_timeout: float, socket_timeout: float | None,
+                 request_slots: int, max_header_line: int, url_length_limit: int):
+        self.header_timeout = header_timeout
+        self.keepalive_timeout = keepalive_timeout
+        self.body_timeout = body_timeout
+        self.socket_timeout = socket_timeout
+        self.slots = eventlet.semaphore.Semaphore(request_slots)
+        self.max_header_line = max_header_line
+        self.url_length_limit = url_length_limit
+        self.stopping = False
+        self.idle: set[BrokerProtocol] = set()
+
+    def begin_drain(self) -> int:
+        """From now on answers close their connection; idle kept-alive
+        connections with nothing pending are closed now. How many were."""
+        self.stopping = True
+        closed = 0
+        for protocol in list(self.idle):
+            if not _has_pending_bytes(protocol.connection):
+                greenio.shutdown_safe(protocol.connection)  # its reader sees EOF
+                closed += 1
+        return closed
+
+
+def _has_pending_bytes(conn) -> bool:
+    """True when the client has sent bytes not read yet (a next request)."""
+    raw = getattr(conn, "fd", conn)
+    try:
+        return bool(raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError, TypeError):
+        return False  # closed, or a TLS socket that cannot peek: treat as idle
+
+
+class ConnectionPool:
+    """eventlet's `custom_pool`: a green thread per connection up to `size`;
+    beyond, the connection is answered 503 and closed without waiting, so
+    the accept loop never blocks and the connections in service never slow."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._pool = eventlet.GreenPool(size)
+        self._refused = 0
+        self._refused_logged_at = 0.0
+
+    def spawn(self, func, conn_state: list):
+        if not self._pool.free():
+            self._refuse(conn_state[1])
+            return _Finished()
+        conn_state[2] = STATE_SERVED
+        return self._pool.spawn(func, conn_state)
+
+    def waitall(self) -> None:
+        self._pool.waitall()
+
+    def kill_all(self) -> None:
+        """End every connection's green thread (the drain deadline passed)."""
+        for thread in list(self._pool.coroutines_running):
+            thread.kill()
+
+    def running(self) -> int:
+        return self._pool.running()
+
+    def _refuse(self, conn) -> None:
+        try:
+            conn.fd.send(_REFUSED) if hasattr(conn, "fd") else conn.send(_REFUSED)
+        except OSError:
+            pass  # the caller closes it either way
+        self._refused += 1
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 10:
+            LOG.warning("at max_connections (%d): refused %d connection(s) since the "
+                        "last report", self.size, self._refused)
+            self._refused, self._refused_logged_at = 0, now
+
+
+_REFUSED = json_error(503, "this worker is at its connection limit; retry")
+
+
+class _Finished:
+    """Stands for a connection's green thread when none was started: the
+    server's link callback (which closes the socket) runs at once."""
+
+    def link(self, callback, *args, **kwargs) -> None:
+        callback(self, *args, **kwargs)
+
+
+class _HeadLines:
+    """The connection's reader while parse_request reads header lines:
+    each line is checked, and their count and size bounded."""
+
+    def __init__(self, rfile, max_line: int):
+        self._rfile = rfile
+        self._max_line = max_line
+        self.total = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._rfile.readline(self._max_line + 1)
+        if len(line) > self._max_line:
+            raise _HeadError(400, f"header line over {self._max_line} bytes")
+        self.total += len(line)
+        if self.total > wsgi.MAX_TOTAL_HEADER_SIZE:
+            raise _HeadError(431, f"request headers over {wsgi.MAX_TOTAL_HEADER_SIZE} bytes")
+        if not line:
+            raise _HeadError(400, "connection closed inside the request headers")
+        try:
+            check_header_line(line)
+        except FramingError as exc:
+            raise _HeadError(400, str(exc)) from None
+        return line
+
+
+class _HeadError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class BrokerProtocol(wsgi.HttpProtocol):
+    """eventlet's HTTP/1.1 protocol with the broker's connection rules."""
+
+    limits: Limits  # set by make_protocol()
+
+    def handle(self) -> None:
+        self.close_connection = True
+        self.served = 0
+        while True:
+            self.handle_one_request()
+            self.served += 1
+            if self.close_connection or self.limits.stopping:
+                break
+
+    def handle_one_request(self) -> None:
+        self.close_connection = True  # until a whole request head is in
+        if self.server.max_http_version:
+            self.protocol_version = self.server.max_http_version
+        if self.served and not self._next_request_arrives():
+            return
+        if not self._read_head():
+            return
+        try:
+            check_body_framing(self.headers, self.request_version)
+        except FramingError as exc:
+            self._refuse(400, str(exc))
+            return
+        if self.limits.stopping:
+            self.close_connection = True
+        self.environ = self.get_environ()
+        self.application = self.server.app
+        with self.limits.slots:  # taken only now: waiting clients hold no slot
+            self._respond()
+
+    def _next_request_arrives(self) -> bool:
+        """Wait (idle) for the first byte of a kept-alive connection's next request."""
+        limits = self.limits
+        if limits.stopping:
+            return False
+        limits.idle.add(self)
+        self.connection.settimeout(limits.keepalive_timeout)
+        try:
+            return bool(self.rfile.peek(1))
+        except (OSError, ValueError):
+            return False  # idle too long, reset, or shut down by a drain: close silently
+        finally:
+            limits.idle.discard(self)
+            self.connection.settimeout(limits.socket_timeout)
+
+    def _read_head(self) -> bool:
+        """Request line and headers, all within client_header_timeout."""
+        limits = self.limits
+        deadline = eventlet.Timeout(limits.header_timeout)
+        rfile = self.rfile
+        try:
+            self.raw_requestline = rfile.readline(limits.url_length_limit)
+            if not self.raw_requestline:
+                return False  # the client closed without a request
+            if len(self.raw_requestline) >= limits.url_length_limit:
+                self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
+                return False
+            self.rfile = _HeadLines(rfile, limits.max_header_line)
+            return self.parse_request()
+        except eventlet.Timeout as exc:
+            if exc is not deadline:
+                raise
+            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
+        except _HeadError as exc:
+            self._refuse(exc.status, exc.message)
+        except (OSError, ValueError):
+            pass  # reset or closed by the client: nobody to answer
+        finally:
+            deadline.cancel()
+            self.rfile = rfile
+        return False
+
+    def _respond(self) -> None:
+        server = self.server
+        server.outstanding_requests += 1
+        try:
+            self.handle_one_response()
+        except OSError as exc:
+            # A client gone or too slow to take its answer: nothing to send.
+            self.close_connection = True
+            LOG.debug("client %s: connection lost while answering: %s",
+                      self.client_address, exc)
+        finally:
+            server.outstanding_requests -= 1
+
+    def get_environ(self) -> dict:
+        env = super().get_environ()
+        limits = self.limits
+        if "CONTENT_LENGTH" in env:  # checked decimal, maybe with spaces around
+            env["CONTENT_LENGTH"] = env["CONTENT_LENGTH"].strip(" \t")
+        env["wsgi.input"] = env["eventlet.input"] = RequestBody(
+            env["wsgi.input"], limits.body_timeout, limits.socket_timeout, self._body_failed)
+        return env
+
+    def _body_failed(self, error: ClientBodyError | None) -> None:
+        """The body could not be read (or is left too large to drain): close after the answer."""
+        self.close_connection = True
+        if error is None:
+            return
+        kind = ("client disconnected mid-upload" if error.disconnected
+                else "request body too slow" if error.status == 408
+                else "bad request framing")
+        LOG.warning("%s: %s %r from %s: %s", kind, self.command, self.path[:200],
+                    self.client_address[0], error.message)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None):
+        """parse_request's errors (bad request line, too many headers), as JSON."""
+        self._refuse(int(code), message or HTTPStatus(code).phrase)
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.close_connection = True
+        self._send(json_error(status, message))
+        if status != 408:
+            LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
+
+    def _send(self, data: bytes) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            pass
+
+
+def make_protocol(limits: Limits) -> type[BrokerProtocol]:
+    """A protocol class bound to one worker's limits (eventlet instantiates it)."""
+    return type("BrokerProtocol", (BrokerProtocol,), {"limits": limits})

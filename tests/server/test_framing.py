@@ -1,0 +1,209 @@
+"""Request framing the broker owns (issue 9, item 4): anything two HTTP parsers
+could read two ways gets a JSON 400 and a closed connection, and nothing of
+it reaches the plugin; a body that breaks or stops mid-way fails cleanly and
+is logged for what it is. Raw sockets, real broker processes, both frameworks."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.server.helpers import FRAMEWORKS, base_config, wait_until
+from tests.server.rawhttp import connect, exchange, read_answer, read_until_close, request_bytes
+from tests.support.broker import BrokerProcess, region_add, write_config
+
+BROKER_PATH = "/api/multicloud/v0/proc_RegionOne/upload"
+PLUGIN_PATH = "/api/multicloud-ocata/v0/proc_RegionOne/upload"
+SMUGGLED = "/api/multicloud/v0/proc_RegionOne/SMUGGLED"
+CAPACITY = "/api/multicloud/v0/proc_RegionOne/capacity_check"
+SMUGGLED_REQUEST = f"GET {SMUGGLED} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+
+
+@pytest.fixture(scope="module", params=FRAMEWORKS)
+def broker(request, tmp_path_factory, plugin):
+    tmp = tmp_path_factory.mktemp(f"framing-{request.param}")
+    config = base_config(tmp, plugin, client_body_timeout=1, client_header_timeout=5)
+    write_config(tmp / "region.conf", config)
+    region_add(tmp / "region.conf", "proc", "RegionOne", "openstack", "ocata")
+    broker = BrokerProcess(tmp, config, web_framework=request.param, workers=1,
+                           name=f"framing-{request.param}").start()
+    yield broker
+    broker.stop()
+
+
+def _plugin_saw_nothing(plugin) -> bool:
+    return not [r for r in plugin.requests if "upload" in r.path or "SMUGGLED" in r.path]
+
+
+def _assert_refused(reply, reason: str) -> None:
+    assert reply.status == 400, reply
+    assert reason in reply.json()["error"], reply
+    assert reply.headers.get("connection") == "close", reply
+    assert reply.closed, "the connection must be closed after a framing error"
+    assert reply.rest == b"", f"a second answer followed: {reply.rest[:200]!r}"
+
+
+SMUGGLING_HEADERS = {
+    "gzip, chunked": [("Transfer-Encoding", "gzip, chunked")],
+    "chunked twice": [("Transfer-Encoding", "chunked"), ("Transfer-Encoding", "chunked")],
+    "chunked, chunked": [("Transfer-Encoding", "chunked, chunked")],
+    "identity": [("Transfer-Encoding", "identity")],
+    "chunked;x": [("Transfer-Encoding", "chunked;q=1")],
+    "length and chunked": [("Content-Length", "5"), ("Transfer-Encoding", "chunked")],
+    "chunked and length": [("Transfer-Encoding", "chunked"), ("Content-Length", "0")],
+}
+SMUGGLING_REASONS = {"length and chunked": "together", "chunked and length": "together"}
+
+
+@pytest.mark.parametrize("case", SMUGGLING_HEADERS)
+def test_ambiguous_transfer_encoding_is_400_and_the_body_never_runs(broker, plugin, case):
+    plugin.reset()
+    # An empty chunked body, then a whole second request: a server that reads
+    # the body as empty would run SMUGGLED as the next request.
+    body = b"0\r\n\r\n" + SMUGGLED_REQUEST
+    data = request_bytes("POST", BROKER_PATH, SMUGGLING_HEADERS[case], body)
+    reply = exchange(broker.port, data)
+    _assert_refused(reply, SMUGGLING_REASONS.get(case, "Transfer-Encoding"))
+    assert _plugin_saw_nothing(plugin), plugin.requests
+
+
+CONTENT_LENGTHS = {
+    "+10": [("Content-Length", "+10")],
+    "1_0": [("Content-Length", "1_0")],
+    "-1": [("Content-Length", "-1")],
+    "0x0a": [("Content-Length", "0x0a")],
+    "vertical tab": [("Content-Length", "\x0b10")],
+    "list in one header": [("Content-Length", "10, 10")],
+    "two different": [("Content-Length", "10"), ("Content-Length", "0")],
+    "two equal": [("Content-Length", "10"), ("Content-Length", "10")],
+    "huge": [("Content-Length", "9" * 40)],
+}
+
+
+@pytest.mark.parametrize("case", CONTENT_LENGTHS)
+def test_content_length_that_is_not_one_decimal_number_is_400(broker, plugin, case):
+    plugin.reset()
+    data = request_bytes("POST", BROKER_PATH, CONTENT_LENGTHS[case], b"0123456789")
+    reply = exchange(broker.port, data + SMUGGLED_REQUEST)
+    _assert_refused(reply, "Content-Length")
+    assert _plugin_saw_nothing(plugin), plugin.requests
+
+
+@pytest.mark.parametrize("folded", [
+    "X-Auth-Token: abc\r\n def",
+    "Content-Length:\r\n 10",
+    "Transfer-Encoding: gzip\r\n\tchunked",
+])
+def test_folded_header_lines_are_400(broker, plugin, folded):
+    plugin.reset()
+    data = (f"POST {BROKER_PATH} HTTP/1.1\r\nHost: x\r\n{folded}\r\n\r\n".encode()
+            + b"0123456789")
+    _assert_refused(exchange(broker.port, data), "obs-fold")
+    assert _plugin_saw_nothing(plugin), plugin.requests
+
+
+@pytest.mark.parametrize("line", ["Transfer-Encoding : chunked", "X Bad: 1", "no colon"])
+def test_malformed_header_lines_are_400(broker, plugin, line):
+    plugin.reset()
+    data = f"POST {BROKER_PATH} HTTP/1.1\r\nHost: x\r\n{line}\r\n\r\n".encode()
+    _assert_refused(exchange(broker.port, data + b"0\r\n\r\n"), "malformed header line")
+    assert _plugin_saw_nothing(plugin), plugin.requests
+
+
+def test_transfer_encoding_in_http_1_0_is_400(broker, plugin):
+    plugin.reset()
+    data = request_bytes("POST", BROKER_PATH, [("Transfer-Encoding", "chunked")],
+                         b"0\r\n\r\n", version="HTTP/1.0")
+    _assert_refused(exchange(broker.port, data), "HTTP/1.0")
+    assert _plugin_saw_nothing(plugin), plugin.requests
+
+
+@pytest.mark.parametrize("size", [b"zz", b"-5", b"1" * 17, b"5 5", b"+5", b""])
+def test_malformed_chunk_size_is_a_clean_400(broker, plugin, size):
+    """Found while the app reads the body: the JSON 400 names the chunk size,
+    the connection closes, and the log says bad framing, not a traceback."""
+    data = request_bytes("POST", CAPACITY, [("Transfer-Encoding", "chunked"),
+                                            ("Content-Type", "application/json")],
+                         b"2\r\n{}\r\n" + size + b"\r\n{}\r\n0\r\n\r\n")
+    reply = exchange(broker.port, data)
+    _assert_refused(reply, "chunk size")
+    wait_until(lambda: "bad request framing" in broker.output(), timeout=5)
+    assert "Traceback" not in broker.output()
+
+
+def test_malformed_chunk_size_on_a_forwarded_call_reaches_no_plugin(broker, plugin):
+    plugin.reset()
+    data = request_bytes("POST", BROKER_PATH, [("Transfer-Encoding", "chunked")],
+                         b"3\r\nabc\r\nzz\r\nmore\r\n0\r\n\r\n" + SMUGGLED_REQUEST)
+    reply = exchange(broker.port, data)
+    # Either answered 400 (nothing sent yet) or cut: never a success, never a second answer.
+    assert reply.status == 400 and reply.closed and reply.rest == b"", reply
+    assert _plugin_saw_nothing(plugin), plugin.requests
+    assert "Traceback" not in broker.output()
+
+
+def test_client_disconnecting_mid_upload_is_logged_as_such(broker, plugin):
+    plugin.reset()
+    with connect(broker.port) as sock:
+        sock.sendall(request_bytes("POST", BROKER_PATH, [("Content-Length", "1000")],
+                                   b"x" * 100))
+        time.sleep(0.2)
+    wait_until(lambda: "client disconnected mid-upload" in broker.output(), timeout=5)
+    output = broker.output()
+    assert "Traceback" not in output
+    # What reached the plugin, if anything, is visibly cut: never 1000 bytes.
+    assert all(len(r.body) < 1000 for r in plugin.requests_to(PLUGIN_PATH)), plugin.requests
+    assert exchange(broker.port, request_bytes("GET", "/api/multicloud/v0/vim_types")).status == 200
+
+
+def test_well_framed_bodies_and_pipelined_requests_still_work(broker, plugin):
+    plugin.reset()
+    chunked = request_bytes("POST", BROKER_PATH, [("Transfer-Encoding", "Chunked")],
+                            b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nX-Trailer: t\r\n\r\n")
+    fixed = request_bytes("PUT", BROKER_PATH, [("Content-Length", " 3 ")], b"abc")
+    with connect(broker.port) as sock:
+        sock.sendall(chunked + fixed)  # two requests in one write: pipelining
+        first, second = read_answer(sock), read_answer(sock)
+    assert first.status == 200 and second.status == 200, (first, second)
+    bodies = [(r.method, r.body) for r in plugin.requests_to(PLUGIN_PATH)]
+    assert bodies == [("POST", b"hello world"), ("PUT", b"abc")]
+
+
+def test_expect_100_continue_is_answered_by_the_server(broker, plugin):
+    plugin.reset()
+    with connect(broker.port) as sock:
+        sock.sendall(request_bytes("POST", BROKER_PATH, [("Content-Length", "4"),
+                                                         ("Expect", "100-continue")]))
+        interim = sock.recv(100)
+        assert interim.startswith(b"HTTP/1.1 100 Continue\r\n"), interim
+        sock.sendall(b"data")
+        reply = read_answer(sock)
+    assert reply.status == 200, reply
+    assert [r.body for r in plugin.requests_to(PLUGIN_PATH)] == [b"data"]
+
+
+def test_request_body_stalled_past_client_body_timeout_is_408(broker, plugin):
+    plugin.reset()
+    with connect(broker.port) as sock:
+        sock.sendall(request_bytes("POST", CAPACITY, [("Content-Length", "20"),
+                                                      ("Content-Type", "application/json")],
+                                   b'{"vCPU":'))
+        data, closed = read_until_close(sock, timeout=10)
+    from tests.server.rawhttp import parse
+    reply = parse(data, closed)
+    assert reply.status == 408 and reply.closed, reply
+    assert "no request body data" in reply.json()["error"]
+
+
+def test_a_body_trickled_faster_than_the_timeout_is_read_whole(broker, plugin):
+    """client_body_timeout bounds the gap between two reads, not the whole body."""
+    plugin.reset()
+    with connect(broker.port) as sock:
+        sock.sendall(request_bytes("POST", BROKER_PATH, [("Content-Length", "8")]))
+        for piece in (b"ab", b"cd", b"ef", b"gh"):
+            time.sleep(0.4)  # 1.6 s in all, more than the 1 s timeout
+            sock.sendall(piece)
+        reply = read_answer(sock)
+    assert reply.status == 200, reply
+    assert [r.body for r in plugin.requests_to(PLUGIN_PATH)] == [b"abcdefgh"]
