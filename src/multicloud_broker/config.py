@@ -64,6 +64,12 @@ DEFAULT_OPTS = [
     cfg.StrOpt("log_level", default="INFO",
                choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                help="Level of the application log (standard error)."),
+    cfg.StrOpt("log_format", default="text", choices=("text", "json"),
+               help="Format of the access and application logs: text lines, or "
+                    "one JSON object per line with ONAP's logging fields."),
+    cfg.IntOpt("access_log_buffer", default=10000, min=1,
+               help="Access-log lines queued per worker while a pipe's reader "
+                    "lags; beyond, lines are dropped, counted and warned about."),
     cfg.StrOpt("plugin_catalog", default="",
                help="Plugin catalog in ONAP's provider-plugin.json format. "
                     "Empty: the catalog shipped with the broker."),
@@ -141,7 +147,23 @@ PLUGIN_OPTS = [
     cfg.FloatOpt("connect_timeout", default=3.0, min=0.01,
                  help="Seconds to connect to a plugin (502 when refused)."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
-                 help="Seconds to wait for a plugin's answer (504 beyond)."),
+                 help="Seconds a plugin may take to take the request body or "
+                      "to send the next bytes of its answer (504 beyond)."),
+    cfg.FloatOpt("total_timeout", default=120.0, min=0.01,
+                 help="Overall deadline of one forwarded call, answer body "
+                      "included: 504 when it passes before the answer "
+                      "started, the client connection cut after."),
+    cfg.IntOpt("max_connections_per_plugin", default=100, min=1,
+               help="Connections open to one plugin base URL, per worker. "
+                    "Requests beyond wait at most connect_timeout for one, "
+                    "then get 503: a hanging plugin cannot hold them all."),
+    cfg.IntOpt("capacity_max_vims", default=100, min=1,
+               help="Most VIMs one check_vim_capacity request may list "
+                    "(413 beyond)."),
+    cfg.IntOpt("capacity_concurrency", default=16, min=1,
+               help="Capacity checks one check_vim_capacity request runs "
+                    "at once; each request has its own, so none starves "
+                    "another."),
     cfg.IntOpt("pool_maxsize", default=1000, min=1,
                help="Kept-alive connections per plugin host, per worker. "
                     "Below wsgi_pool_size, bursts open connections that are "
@@ -226,6 +248,8 @@ def conf_from_args(args: argparse.Namespace,
     for path in getattr(args, "config_file", None) or []:
         if not os.access(path, os.R_OK):
             raise ConfigError(f"cannot read config file {path}")
+        if os.path.isdir(path):
+            raise ConfigError(f"config file {path} is a directory")
         config_args += ["--config-file", path]
     try:
         conf(config_args, project="multicloud-broker", default_config_files=[],
