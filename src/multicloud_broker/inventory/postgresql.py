@@ -63,9 +63,11 @@ def parse_url(url: str) -> PgAddress:
     where = "[inventory] postgresql_url"
     try:
         parts = urlsplit(url.strip())
-        port = parts.port or 5432
+        port = 5432 if parts.port is None else parts.port
     except ValueError as exc:
         raise InventoryConfigError(f"{where}: {exc}") from None
+    if not 0 < port < 65536:
+        raise InventoryConfigError(f"{where}: port {port} is out of range (1-65535)")
     if parts.scheme not in ("postgresql", "postgres"):
         raise InventoryConfigError(f"{where} must look like postgresql://USER@HOST:PORT/DB")
     if parts.password is not None:
