@@ -359,6 +359,10 @@ class AAIServer(_RecordingServer):
         self.delay = 0.0
         self._unhang = threading.Event()
         self._down: socket.socket | None = None
+        # Cleared: answers wait (normally answered once set again), so a test
+        # can hold a lookup in flight for as long as it needs.
+        self.gate = threading.Event()
+        self.gate.set()
 
     def put_record(self, owner: str, region: str, record: dict) -> None:
         """Serve `record` as it is for this region (e.g. one missing a field)."""
@@ -383,6 +387,7 @@ class AAIServer(_RecordingServer):
 
     def stop(self) -> None:
         self._unhang.set()
+        self.gate.set()
         if self._down is not None:
             self._down.close()
             self._down = None
@@ -413,6 +418,7 @@ class AAIServer(_RecordingServer):
             return
         if self.delay:
             time.sleep(self.delay)
+        self.gate.wait(60)
         if self.mode == "garbage":
             handler.send_reply(200, b"<html>this is not JSON{", [("Content-Type", "text/html")])
             return
