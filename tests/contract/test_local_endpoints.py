@@ -1,12 +1,19 @@
-"""Endpoints the broker answers itself: vim_types and swagger.json (API.md, first table)."""
+"""Endpoints the broker answers itself: vim_types, swagger.json and check_vim_capacity
+(API.md, first table), and what the Swagger document says of every path."""
 
 from __future__ import annotations
 
+import re
+
+import jsonschema_rs
 import pytest
+# The Swagger 2.0 meta-schema; schemathesis (a test dependency) ships a copy.
+from schemathesis.specs.openapi.definitions import SWAGGER_20
 
 from tests.support.broker import BrokerProcess
 from tests.support.contract import assert_json_error, call
-from tests.support.regions import DEFAULT_VIM_TYPES
+from tests.support.regions import DEFAULT_VIM_TYPES, OCATA
+from tests.support.upstreams import PluginServer
 
 
 @pytest.mark.parametrize("version", ["v0", "v1"])
@@ -29,18 +36,158 @@ def test_vim_types_other_methods_are_405(broker: BrokerProcess, version: str,
 
 
 @pytest.mark.parametrize("version", ["v0", "v1"])
-def test_swagger_json_is_a_swagger_2_document(broker: BrokerProcess, version: str) -> None:
+def test_swagger_json_is_a_valid_swagger_2_document(broker: BrokerProcess,
+                                                   version: str) -> None:
     reply = call(broker.url, "GET", f"/api/multicloud/{version}/swagger.json")
     assert reply.status == 200, reply
     assert reply.content_type == "application/json"
     doc = reply.json()
     assert doc["swagger"] == "2.0"
-    assert isinstance(doc.get("info"), dict)
-    paths = doc["paths"]
-    assert isinstance(paths, dict) and paths
-    assert any("vim_types" in p for p in paths), sorted(paths)
-    assert any("check_vim_capacity" in p for p in paths), sorted(paths)
-    assert any("registry" in p for p in paths), sorted(paths)
+    # Against the Swagger 2.0 meta-schema (the copy schemathesis ships).
+    errors = [str(e) for e in jsonschema_rs.Draft4Validator(SWAGGER_20).iter_errors(doc)]
+    assert errors == [], errors[:5]
+
+
+def test_both_swagger_paths_serve_one_document(broker: BrokerProcess) -> None:
+    v0 = call(broker.url, "GET", "/api/multicloud/v0/swagger.json")
+    v1 = call(broker.url, "GET", "/api/multicloud/v1/swagger.json")
+    assert v0.status == v1.status == 200
+    assert v0.body == v1.body
+
+
+def _swagger(broker: BrokerProcess) -> dict:
+    reply = call(broker.url, "GET", "/api/multicloud/v0/swagger.json")
+    assert reply.status == 200, reply
+    return reply.json()
+
+
+# Every path the API serves, with its methods, as a client writes it (API.md).
+_VIM0 = "/api/multicloud/v0/{vimid}"
+_VIM1 = "/api/multicloud/v1/{cloud_owner}/{cloud_region_id}"
+_ANY = {"get", "post", "put", "patch", "delete", "head"}
+EXPECTED_PATHS = {
+    "/api/multicloud/v0/vim_types": {"get"}, "/api/multicloud/v1/vim_types": {"get"},
+    "/api/multicloud/v0/swagger.json": {"get"}, "/api/multicloud/v1/swagger.json": {"get"},
+    "/api/multicloud/v0/check_vim_capacity": {"post"},
+    "/api/multicloud/v1/check_vim_capacity": {"post"},
+    **{vim + suffix: methods for vim in (_VIM0, _VIM1) for suffix, methods in (
+        ("", {"delete"}), ("/registry", {"get", "post"}),
+        ("/identity/v3", {"get", "post"}), ("/identity/v3/auth/tokens", {"get", "post"}),
+        ("/extensions", {"get"}), ("/{rest}", _ANY))},
+    _VIM1 + "/infra_workload": {"get", "post", "delete"},
+    _VIM1 + "/infra_workload/{rest}": {"get", "post", "delete"},
+    "/healthz": {"get"}, "/readyz": {"get"},
+}
+
+
+def test_swagger_lists_every_path_and_method(broker: BrokerProcess) -> None:
+    doc = _swagger(broker)
+    assert doc["basePath"] == "/"
+    assert {path: set(item) for path, item in doc["paths"].items()} == EXPECTED_PATHS
+
+
+def test_swagger_types_the_path_parameters(broker: BrokerProcess) -> None:
+    doc = _swagger(broker)
+    patterns = {}
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for param in operation["parameters"]:
+                if param["in"] == "path":
+                    assert param["required"] is True and param["type"] == "string", param
+                    patterns.setdefault(param["name"], set()).add(param["pattern"])
+    assert set(patterns) == {"vimid", "cloud_owner", "cloud_region_id", "rest"}
+    assert all(len(found) == 1 for found in patterns.values()), patterns
+    (vimid,), (owner,), (region,), (rest,) = (patterns[n] for n in (
+        "vimid", "cloud_owner", "cloud_region_id", "rest"))
+    # What core/vimid.py accepts: the owner has no "_", the vim id splits at the first.
+    assert re.fullmatch(vimid, "CloudOwner_Region_One")
+    assert re.fullmatch(vimid, "owner-two_region-2")
+    for bad in ("CloudOwner", "_Region", "Cloud.Owner_R", "vim_types", "check_vim_capacity"):
+        assert not re.fullmatch(vimid, bad), bad
+    assert re.fullmatch(owner, "owner-two") and not re.fullmatch(owner, "Cloud_Owner")
+    assert re.fullmatch(region, "Region_One") and not re.fullmatch(region, "Region.One")
+    # {rest} is one segment that no fixed route claims, and never a dot-segment.
+    assert re.fullmatch(rest, "tenants") and re.fullmatch(rest, "a1.b_c~d-e")
+    for bad in ("registry", "extensions", "infra_workload", ".", "..", "a/b", "a%2Fb", ""):
+        assert not re.fullmatch(rest, bad), bad
+
+
+def test_swagger_describes_the_broker_s_own_answers(broker: BrokerProcess) -> None:
+    doc = _swagger(broker)
+    definitions, paths = doc["definitions"], doc["paths"]
+    assert definitions["Error"]["required"] == ["error"]
+    assert definitions["Error"]["properties"]["error"]["type"] == "string"
+    for version in ("v0", "v1"):
+        base = f"/api/multicloud/{version}"
+        vim_types = paths[f"{base}/vim_types"]["get"]["responses"]
+        assert vim_types["200"]["schema"] == {"$ref": "#/definitions/VimTypes"}
+        capacity = paths[f"{base}/check_vim_capacity"]["post"]
+        (body,) = [p for p in capacity["parameters"] if p["in"] == "body"]
+        assert body["required"] is True
+        name = f"CapacityRequest{version.upper()}"
+        assert body["schema"] == {"$ref": f"#/definitions/{name}"}
+        # The default [plugins] capacity_max_vims of the broker under test.
+        assert definitions[name]["properties"]["VIMs"]["maxItems"] == 100
+        assert definitions[name]["required"] == ["VIMs"]
+        answers = capacity["responses"]
+        assert answers["200"]["schema"] == {
+            "$ref": f"#/definitions/CapacityAnswer{version.upper()}"}
+        assert {"400", "413"} <= set(answers)
+        assert answers["400"]["schema"] == {"$ref": "#/definitions/Error"}
+    answer_v1 = definitions["CapacityAnswerV1"]["properties"]["VIMs"]["items"]
+    assert set(answer_v1["required"]) == {"cloud-owner", "cloud-region-id", "AZs"}
+
+
+def test_swagger_forwarded_calls_answer_as_the_plugin_or_with_an_error(
+        broker: BrokerProcess) -> None:
+    doc = _swagger(broker)
+    for path, item in doc["paths"].items():
+        if "{vimid}" not in path and "{cloud_owner}" not in path:
+            continue
+        for method, operation in item.items():
+            answers = operation["responses"]
+            assert "default" in answers and "schema" not in answers["default"], (path, method)
+            for status in ("400", "404", "413", "502", "503", "504"):
+                assert answers[status]["schema"] == {"$ref": "#/definitions/Error"}, (
+                    path, method, status)
+            assert "produces" not in operation  # the plugin's media type
+
+
+def test_swagger_examples_match_the_documented_shapes(broker: BrokerProcess) -> None:
+    """The examples a fuzzer starts from are valid (the check is the meta-schema's
+    and the patterns', the same a client would make)."""
+    doc = _swagger(broker)
+    for name in ("CapacityRequestV0", "CapacityRequestV1"):
+        schema = {**doc["definitions"][name], "definitions": doc["definitions"]}
+        example = schema.pop("example")
+        assert jsonschema_rs.Draft4Validator(schema).is_valid(example), name
+    for item in doc["paths"].values():
+        for operation in item.values():
+            for param in operation["parameters"]:
+                if "x-example" in param:
+                    assert re.fullmatch(param["pattern"], param["x-example"]), param
+
+
+@pytest.mark.parametrize("media_type", ["multipart/form-data", "application/x-www-form-urlencoded",
+                                        "application/json; charset=nonsense", "text/plain"])
+def test_check_vim_capacity_reads_json_whatever_the_media_type(
+        broker: BrokerProcess, media_type: str) -> None:
+    """Found by schemathesis: under Pecan, a multipart type without a boundary
+    made WebOb fail parsing a body Pecan never needed (500)."""
+    reply = call(broker.url, "POST", "/api/multicloud/v0/check_vim_capacity",
+                 body=b'{"vCPU": 1, "VIMs": []}', headers={"Content-Type": media_type})
+    assert reply.status == 200, reply
+    assert reply.json() == {"VIMs": []}
+
+
+def test_forwarded_call_keeps_an_unparseable_media_type(
+        broker: BrokerProcess, plugin: PluginServer) -> None:
+    reply = call(broker.url, "POST", OCATA.v0 + "/servers", body=b"--x\r\n",
+                 headers={"Content-Type": "multipart/form-data"})
+    assert reply.status == 200, reply
+    (received,) = plugin.requests_to(OCATA.plugin_v0 + "/servers", "POST")
+    assert received.headers["Content-Type"] == "multipart/form-data"
+    assert received.body == b"--x\r\n"
 
 
 @pytest.mark.parametrize("version", ["v0", "v1"])

@@ -23,10 +23,13 @@ class BrokerPecan(ExplicitPecan):
     def __call__(self, environ, start_response):
         # Pecan parses JSON and form bodies into controller arguments, which
         # reads (and buffers) them; the broker streams bodies to plugins
-        # untouched, so core takes the stream first and Pecan sees none.
+        # untouched, so core takes the stream and the headers first, and
+        # Pecan sees no body and no media type (which it would try to parse
+        # anyway: a multipart type without a boundary made WebOb raise, a 500).
         environ[REQUEST_KEY] = Request.from_environ(environ)
         environ["wsgi.input"] = _EMPTY
         environ["CONTENT_LENGTH"] = "0"
+        environ.pop("CONTENT_TYPE", None)
         return super().__call__(environ, start_response)
 
     def get_args(self, state, all_params, remainder, argspec, im_self):
