@@ -42,7 +42,7 @@ class Broker:
         self.plugin_base = plugin_base
         self.fan_out = fan_out
         self.max_body_size = max_body_size
-        self._swagger = swagger_document()
+        self._swagger = swagger_document(fan_out.max_vims)  # documents the bound
         self._readiness = Readiness(inventory_probe(inventory.get), probe_interval)
 
     def handle(self, route: Route | None, request: Request,
