@@ -249,3 +249,17 @@ def test_a_query_stuck_on_a_lock_does_not_stall_the_workers_other_requests(
 def _lock_waiters(conn) -> int:
     return conn.run("SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
                     " WHERE c.relname = 'cloud_region' AND NOT l.granted")[0][0]
+
+
+def test_check_leaves_no_connection_open(pg, password_file):
+    name = pg.database()
+    PostgresInventory(pg.url(name), password_file).check()
+    conn = pg.admin(name)
+
+    def none_open() -> bool:  # a backend ends a moment after its client closed
+        return conn.run("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"
+                        " AND usename = 'broker'", d=name)[0][0] == 0
+    try:
+        wait_until(none_open, timeout=10)
+    finally:
+        conn.close()

@@ -99,6 +99,12 @@ class CachedInventory:
     def check(self) -> None:
         self._inner.check()
 
+    def close(self) -> None:
+        """Release the inner inventory's connections, if it holds any."""
+        close = getattr(self._inner, "close", None)
+        if close is not None:
+            close()
+
     def waiters(self, owner: str, region: str) -> int:
         """Requests waiting for the lookup of this region now (observability)."""
         lookup = self._in_flight.get((owner, region))

@@ -138,6 +138,12 @@ class PostgresInventory:
             raise InventoryConfigError(f"[inventory] postgresql {self.address.host}:"
                                        f"{self.address.port}/{self.address.database}: "
                                        f"{exc.message}") from None
+        finally:
+            self.close()  # the checking process (the bootstrap) serves nothing
+
+    def close(self) -> None:
+        """Close this process's idle connections (the pool reopens on demand)."""
+        self._pool.close_idle()
 
     def schema_version(self) -> int:
         """The schema version the database is at (0: none yet)."""
@@ -247,6 +253,15 @@ class _Pool:
             return result
         finally:
             self._slots.release()
+
+    def close_idle(self) -> None:
+        if self._pid != os.getpid():
+            return  # the parent's connections: not ours to close
+        while True:
+            try:
+                _quietly(self._idle.get_nowait().close)
+            except queue.Empty:
+                return
 
     def _take(self) -> pg.Connection:
         try:
