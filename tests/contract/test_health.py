@@ -1,0 +1,202 @@
+"""GET /healthz and GET /readyz over HTTP, on real broker processes, both frameworks.
+
+Liveness asks no one; readiness probes the inventory (a real A&AI request at
+most once per `[inventory] probe_interval`), and answers 503 naming what is
+not ready: A&AI down or failing, or the worker draining after SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from multicloud_broker.core.health import PROBE_OWNER, PROBE_REGION
+from tests.contract.settings import AAI_PASSWORD, AAI_USER
+from tests.support.broker import BrokerProcess
+from tests.support.client import request
+from tests.support.upstreams import AAIServer
+
+SCHEMA = "v16"
+PROBE_PATH = (f"/aai/{SCHEMA}/cloud-infrastructure/cloud-regions/cloud-region/"
+              f"{PROBE_OWNER}/{PROBE_REGION}")
+PROBE_INTERVAL = 1.0
+
+
+def _config(aai: AAIServer, probe_interval: float) -> dict:
+    return {
+        "DEFAULT": {"graceful_shutdown_timeout": 5},
+        "inventory": {"backend": "aai", "cache_ttl": 0, "probe_interval": probe_interval},
+        "aai": {"protocol": "http", "host": "127.0.0.1", "port": aai.port,
+                "schema_version": SCHEMA, "username": AAI_USER, "password": AAI_PASSWORD,
+                "connect_timeout": 1, "read_timeout": 5},
+    }
+
+
+@pytest.fixture(scope="module")
+def health_aai() -> Iterator[AAIServer]:
+    with AAIServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def health_broker(tmp_path_factory: pytest.TempPathFactory, health_aai: AAIServer,
+                  web_framework: str) -> Iterator[BrokerProcess]:
+    """One worker on its own A&AI, probing it at most once a second."""
+    workdir = tmp_path_factory.mktemp(f"health-{web_framework}")
+    with BrokerProcess(workdir, _config(health_aai, PROBE_INTERVAL),
+                       web_framework=web_framework, name="health") as broker:
+        yield broker
+
+
+@pytest.fixture(autouse=True)
+def _healthy_aai(request: pytest.FixtureRequest) -> Iterator[None]:
+    if "health_aai" in request.fixturenames:
+        server = request.getfixturevalue("health_aai")
+        server.set_mode("ok")
+        server.delay = 0.0
+        server.clear_requests()
+    yield
+
+
+def _readyz(url: str):
+    reply = request(url, "GET", "/readyz", timeout=10)
+    assert reply.content_type == "application/json", reply
+    return reply
+
+
+def test_healthz_answers_ok_and_asks_no_one(health_broker: BrokerProcess,
+                                           health_aai: AAIServer) -> None:
+    for path in ("/healthz", "/healthz/"):
+        reply = request(health_broker.url, "GET", path)
+        assert reply.status == 200, reply
+        assert reply.json() == {"status": "ok"}
+        assert reply.content_type == "application/json"
+    assert health_aai.requests == []
+
+
+def test_healthz_is_ok_while_the_inventory_is_down(aai_down_broker: BrokerProcess) -> None:
+    reply = request(aai_down_broker.url, "GET", "/healthz")
+    assert (reply.status, reply.json()) == (200, {"status": "ok"})
+
+
+def test_readyz_probes_aai_with_the_brokers_credentials(health_broker: BrokerProcess,
+                                                        health_aai: AAIServer) -> None:
+    time.sleep(PROBE_INTERVAL)  # let an earlier test's outcome expire: this one probes
+    reply = _readyz(health_broker.url)
+    assert reply.status == 200, reply
+    assert reply.json() == {"status": "ready", "checks": {
+        "catalog": "ok", "inventory": "ok", "server": "ok"}}
+    probes = health_aai.requests_to(PROBE_PATH, "GET")
+    assert len(probes) == 1, [r.target for r in health_aai.requests]
+    assert AAIServer.basic_auth(probes[0]) == (AAI_USER, AAI_PASSWORD)
+    assert probes[0].headers.get("X-FromAppId") == "MultiCloud"
+
+
+def test_readyz_asks_aai_at_most_once_per_interval(health_broker: BrokerProcess,
+                                                  health_aai: AAIServer) -> None:
+    started = time.monotonic()
+    replies = [_readyz(health_broker.url) for _ in range(20)]
+    elapsed = time.monotonic() - started
+    assert [r.status for r in replies] == [200] * 20
+    probes = len(health_aai.requests_to(PROBE_PATH))
+    # One probe per started interval at most (one worker), however many calls.
+    assert probes <= math.ceil(elapsed / PROBE_INTERVAL) + 1, (probes, elapsed)
+    assert probes < 20
+
+
+def test_readyz_turns_503_when_aai_fails_and_back_when_it_recovers(
+        health_broker: BrokerProcess, health_aai: AAIServer) -> None:
+    health_aai.set_mode("error")
+    reply = _wait_for_status(health_broker.url, 503)
+    body = reply.json()
+    assert body["status"] == "not ready"
+    assert body["checks"]["inventory"] == "inventory (A&AI) answered 500"
+    assert body["checks"]["catalog"] == body["checks"]["server"] == "ok"
+    assert body["error"].startswith("not ready: inventory: ")
+    health_aai.set_mode("ok")
+    assert _wait_for_status(health_broker.url, 200).json()["status"] == "ready"
+
+
+def test_readyz_is_503_when_aai_is_unreachable(aai_down_broker: BrokerProcess) -> None:
+    reply = _readyz(aai_down_broker.url)
+    assert reply.status == 503, reply
+    body = reply.json()
+    assert "unreachable" in body["checks"]["inventory"], body
+    assert "inventory" in body["error"]
+
+
+def test_readyz_on_the_embedded_inventory(broker: BrokerProcess) -> None:
+    reply = _readyz(broker.url)
+    assert reply.status == 200, reply
+    assert reply.json()["checks"] == {"catalog": "ok", "inventory": "ok", "server": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_paths_take_get_only(broker: BrokerProcess, path: str) -> None:
+    reply = request(broker.url, "POST", path, body=b"{}",
+                    headers={"Content-Type": "application/json"})
+    assert reply.status == 405, reply
+    assert reply.allow() == {"GET"}
+    assert "error" in reply.json()
+
+
+@pytest.mark.parametrize("path", ["/api/multicloud/healthz", "/api/multicloud/readyz",
+                                  "/healthz/x", "/readyzz"])
+def test_health_paths_exist_only_at_the_root(broker: BrokerProcess, path: str) -> None:
+    reply = request(broker.url, "GET", path)
+    assert reply.status == 404, reply
+    assert "error" in reply.json()
+
+
+def test_health_paths_are_in_the_swagger_document(broker: BrokerProcess) -> None:
+    doc = request(broker.url, "GET", "/api/multicloud/v0/swagger.json").json()
+    base = (doc.get("basePath") or "/").rstrip("/")
+    paths = {base + path: ops for path, ops in doc["paths"].items()}
+    for path in ("/healthz", "/readyz"):
+        assert set(paths[path]) == {"get"}, sorted(paths)
+    assert "503" in paths["/readyz"]["get"]["responses"]
+
+
+@pytest.mark.timeout(60)
+def test_readyz_answers_503_once_sigterm_starts_the_drain(
+        tmp_path: Path, health_aai: AAIServer, web_framework: str) -> None:
+    """A /readyz in flight when SIGTERM arrives (its A&AI probe is slow) is
+    answered 503 'draining': the server flagged the drain before finishing."""
+    broker = BrokerProcess(tmp_path, _config(health_aai, 0), web_framework=web_framework,
+                           name="draining").start()
+    try:
+        assert _readyz(broker.url).status == 200
+        health_aai.delay = 2.0
+        answer: dict = {}
+        asking = threading.Thread(target=lambda: answer.update(reply=_readyz(broker.url)))
+        asking.start()
+        assert len(health_aai.wait_for(PROBE_PATH, count=2)) == 2  # the probe is in flight
+        os.kill(broker.pid, signal.SIGTERM)
+        asking.join(timeout=30)
+        reply = answer["reply"]
+        status = broker.wait_stopped(timeout=20)  # the drain ends by itself
+    finally:
+        broker.stop()
+    assert reply.status == 503, reply
+    body = json.loads(reply.body)
+    assert body["checks"]["server"].startswith("draining"), body
+    assert body["checks"]["inventory"] == "ok"
+    assert status == 0, broker.output()
+
+
+def _wait_for_status(url: str, status: int, timeout: float = 15.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = _readyz(url)
+        if reply.status == status or time.monotonic() > deadline:
+            assert reply.status == status, reply
+            return reply
+        time.sleep(0.1)
