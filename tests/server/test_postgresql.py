@@ -263,3 +263,53 @@ def test_check_leaves_no_connection_open(pg, password_file):
         wait_until(none_open, timeout=10)
     finally:
         conn.close()
+
+
+def test_a_query_past_postgresql_timeout_is_an_outage_and_the_pool_recovers(pg, password_file):
+    from multicloud_broker.inventory import InventoryUnreachable
+    name = pg.database()
+    inventory = PostgresInventory(pg.url(name), password_file, pool_size=1, timeout=0.5)
+    inventory.check()
+    inventory.add(REGION)
+    locker = pg.admin(name)
+    locker.run("BEGIN")
+    locker.run("LOCK TABLE cloud_region IN ACCESS EXCLUSIVE MODE")
+    try:
+        with pytest.raises(InventoryUnreachable, match="statement timeout") as caught:
+            inventory.get("pgowner", "RegionOne")
+        assert caught.value.status == 503
+    finally:
+        locker.run("COMMIT")
+        locker.close()
+    assert inventory.get("pgowner", "RegionOne") == REGION  # same (only) pooled connection
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_postgresql_going_down_is_ridden_out_for_regions_seen(tmp_path, plugin, framework,
+                                                              postgres_server):  # noqa: F811
+    # A server of its own: this test stops it.
+    own = PostgresServer(postgres_server.bin_dir).start()
+    try:
+        config = _config(own, own.database(), plugin.url, stale_ttl=3600,
+                         postgresql_timeout=1)
+        config_file = write_config(tmp_path / "region.conf", config)
+        for region in ("Seen", "Unseen"):
+            assert _region(config_file, "add", "--cloud-owner", "pgowner",
+                           "--cloud-region-id", region, "--cloud-type", "openstack",
+                           "--cloud-region-version", "ocata").returncode == 0
+        with BrokerProcess(tmp_path, config, web_framework=framework, workers=1,
+                           env=PASSWORD_ENV) as broker:
+            seen = "/api/multicloud/v0/pgowner_Seen/tenants"
+            assert request(broker.url, "GET", seen).status == 200
+            own.stop()
+
+            def still_served() -> bool:
+                reply = request(broker.url, "GET", seen)
+                assert reply.status == 200, reply
+                return "serving cloud region pgowner/Seen" in broker.output()
+            wait_until(still_served, timeout=20, interval=0.1)
+            message = assert_json_error(
+                request(broker.url, "GET", "/api/multicloud/v0/pgowner_Unseen/tenants"), 503)
+            assert "PostgreSQL" in message and "not seen recently" in message, message
+    finally:
+        own.stop()

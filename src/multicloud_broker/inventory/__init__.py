@@ -7,10 +7,14 @@ answered as JSON, never as a traceback.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from multicloud_broker.core.errors import NotFound, ServiceUnavailable
+
+LOG_INTERVAL = 60.0  # seconds between two log lines about the same fault
 
 
 @dataclass(frozen=True)
@@ -101,3 +105,22 @@ def usable_region(owner: str, region: str, cloud_type: object, version: object,
         values[name] = text
     return CloudRegion(owner, region, values["cloud-type"], values["cloud-region-version"],
                        extra=extra or {})
+
+
+class LogThrottle:
+    """Says yes once per `interval` per key: log lines, not log floods."""
+
+    def __init__(self, interval: float = LOG_INTERVAL,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval = interval
+        self._clock = clock
+        self._next: dict[object, float] = {}
+
+    def allow(self, key: object) -> bool:
+        now = self._clock()
+        if self._next.get(key, 0.0) > now:
+            return False
+        if len(self._next) > 10000:
+            self._next.clear()  # bounded: keys may be region ids
+        self._next[key] = now + self._interval
+        return True

@@ -24,12 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from multicloud_broker.core.errors import NotFound
-from multicloud_broker.inventory import (CloudRegion, Inventory, InventoryRefused,
-                                         InventoryUnreachable)
+from multicloud_broker.inventory import (LOG_INTERVAL, CloudRegion, Inventory,
+                                         InventoryRefused, InventoryUnreachable, LogThrottle)
 
 LOG = logging.getLogger(__name__)
 Key = tuple[str, str]
-LOG_INTERVAL = 60.0  # seconds between two log lines about the same fault
 
 
 @dataclass
@@ -57,24 +56,6 @@ class _Lookup:
         return self.region
 
 
-class _Throttle:
-    """Says yes once per `interval` per key: log lines, not log floods."""
-
-    def __init__(self, interval: float, clock: Callable[[], float]) -> None:
-        self._interval = interval
-        self._clock = clock
-        self._next: dict[object, float] = {}
-
-    def allow(self, key: object) -> bool:
-        now = self._clock()
-        if self._next.get(key, 0.0) > now:
-            return False
-        if len(self._next) > 10000:
-            self._next.clear()
-        self._next[key] = now + self._interval
-        return True
-
-
 class CachedInventory:
     """Remembers found regions for `ttl` seconds (see the module's note)."""
 
@@ -91,7 +72,7 @@ class CachedInventory:
         self._entries: dict[Key, _Entry] = {}
         self._unknown: dict[Key, tuple[float, NotFound]] = {}
         self._in_flight: dict[Key, _Lookup] = {}
-        self._log = _Throttle(log_interval, clock)
+        self._log = LogThrottle(log_interval, clock)
         # Green threads switch only on I/O, but any WSGI server may host the
         # app (wsgi.py), threads included: claiming a lookup must be atomic.
         self._claim = threading.Lock()

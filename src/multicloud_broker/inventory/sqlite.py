@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from multicloud_broker.inventory import (CloudRegion, InventoryConfigError, InventoryError,
-                                         RegionExists, RegionNotFound, usable_region)
+                                         LogThrottle, RegionExists, RegionNotFound,
+                                         usable_region)
 
 __all__ = ["RegionExists", "SqliteInventory"]  # RegionExists: kept importable from here
 
@@ -35,6 +36,7 @@ class SqliteInventory:
         self.path = path
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
+        self._log = LogThrottle()  # one line a minute, not one per request
 
     def check(self) -> None:
         """Open (or create) the file and its schema now, on a connection of its own."""
@@ -83,9 +85,18 @@ class SqliteInventory:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            LOG.error("inventory %s unusable: %s", self.path, exc)
-            self._conn = None  # reopen next time: the file may have been fixed
+            if self._log.allow("unusable"):
+                LOG.error("inventory %s unusable: %s (answering 503)", self.path, exc)
+            self._drop()  # reopen next time: the file may have been fixed
             raise InventoryError(f"inventory unavailable: {exc}") from None
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and self._pid == os.getpid():
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
 
     def get(self, owner: str, region: str, transaction_id: str = "") -> CloudRegion:
         row = self._run(lambda db: db.execute(
