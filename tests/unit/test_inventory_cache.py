@@ -259,3 +259,41 @@ def test_check_is_the_inner_inventorys():
             raise InventoryConfigError("[aai] host '' is not a host name or address")
     with pytest.raises(Exception, match="host"):
         CachedInventory(Broken(), 30).check()
+
+
+class Killed(BaseException):
+    """Like eventlet's GreenletExit: the green thread was killed, no inventory error."""
+
+
+def test_a_lookup_interrupted_by_a_kill_keeps_the_entry(clock):
+    inner = Inventory()
+    cached = cache(inner, clock, ttl=1)
+    cached.get("o", "r")
+    clock.advance(2)
+    inner.fail_with = Killed()
+    with pytest.raises(Killed):
+        cached.get("o", "r")
+    inner.fail_with = InventoryUnreachable("inventory (A&AI) unreachable")
+    assert cached.get("o", "r") == PIKE  # the entry survived the kill: ridden out
+
+
+def test_waiters_of_a_killed_lookup_get_a_503_not_the_kill(clock):
+    inner = SlowInventory()
+    inner.fail_with = Killed()
+    cached = cache(inner, clock)
+    outcomes: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            cached.get("o", "r")
+        except BaseException as exc:  # the outcome under test, Killed included
+            outcomes.append(exc)
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    assert inner.started.wait(10)
+    _until(lambda: cached.waiters("o", "r") == 2)
+    inner.release.set()
+    _finish(threads)
+    assert sorted(type(o).__name__ for o in outcomes) == [
+        "InventoryUnreachable", "InventoryUnreachable", "Killed"]

@@ -114,8 +114,11 @@ class CachedInventory:
         try:
             lookup.region = self._refresh(key, transaction_id)
             return lookup.region
-        except BaseException as exc:  # shared with the waiters, then raised here too
+        except Exception as exc:  # shared with the waiters, then raised here too
             lookup.error = exc
+            raise
+        except BaseException:  # this green thread was killed (client gone): not theirs
+            lookup.error = InventoryUnreachable("inventory lookup interrupted; try again")
             raise
         finally:
             del self._in_flight[key]
@@ -136,7 +139,7 @@ class CachedInventory:
                 self._bound(self._unknown)
                 self._unknown[key] = (self._clock() + self._negative_ttl, exc)
             raise
-        except BaseException:
+        except Exception:
             self._entries.pop(key, None)
             raise
         now = self._clock()
