@@ -14,6 +14,9 @@ Kinds of broker (all with short plugin timeouts so slow-plugin tests are quick):
   (which is the PluginServer).
 - "faults": sqlite inventory, max_body_size 1 MiB, every plugin at a closed port
   except multicloud-pike (at the PluginServer, so body limits meet a live plugin).
+- "hostile": sqlite inventory, one worker, every plugin at the HostilePlugin
+  (tests/support/hostile_plugin.py) except multicloud-pike (at the PluginServer);
+  short deadlines and small bounds (see HOSTILE_PLUGINS below).
 """
 
 from __future__ import annotations
@@ -28,9 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.contract.settings import (AAI_PASSWORD, AAI_SCHEMA, AAI_USER,  # noqa: E402
                                      CAPACITY_TIMEOUT, ENV_AAI_PASSWORD, ENV_AAI_SCHEMA,
+                                     HOSTILE_PLUGINS,
                                      ENV_AAI_USER, PLUGIN_READ_TIMEOUT, SMALL_BODY_LIMIT)
 from tests.support import regions  # noqa: E402
 from tests.support.broker import BrokerProcess, region_add, write_config  # noqa: E402
+from tests.support.hostile_plugin import HostilePlugin  # noqa: E402
 from tests.support.upstreams import AAIServer, ClosedPort, PluginServer  # noqa: E402
 
 WEB_FRAMEWORKS = ("django", "pecan")
@@ -46,6 +51,7 @@ class BrokerPool:
         self.aai = aai
         self.closed = closed
         self.inventory_db = inventory_db
+        self.hostile: HostilePlugin | None = None  # set by the hostile_plugin fixture
         self._brokers: dict[tuple[str, str], BrokerProcess] = {}
 
     def get(self, kind: str, web_framework: str) -> BrokerProcess:
@@ -111,6 +117,13 @@ class BrokerPool:
                 "AAI_SCHEMA_VERSION": ENV_AAI_SCHEMA, "AAI_USERNAME": ENV_AAI_USER,
                 "AAI_PASSWORD": ENV_AAI_PASSWORD, "MSB_PROTO": "http", "MSB_ADDR": "127.0.0.1",
                 "MSB_PORT": str(self.plugin.port), "SSL_ENABLED": "false"}
+
+    def _config_hostile(self) -> tuple[dict, int]:
+        assert self.hostile is not None, "use the hostile_broker fixture"
+        config = self._base(self.hostile.url)
+        config["plugins"]["endpoints"]["multicloud-pike"] = self.plugin.url
+        config["plugins"].update(HOSTILE_PLUGINS)
+        return config, 1  # one worker: a pooled connection is met again for sure
 
     def _config_faults(self) -> tuple[dict, int]:
         config = self._base(self.closed.url)
@@ -191,6 +204,21 @@ def faults_broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
 
 
 @pytest.fixture(scope="session")
+def hostile_plugin(broker_pool: BrokerPool) -> Iterator[HostilePlugin]:
+    server = HostilePlugin().start()
+    broker_pool.hostile = server
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def hostile_broker(broker_pool: BrokerPool, hostile_plugin: HostilePlugin,
+                   web_framework: str) -> BrokerProcess:
+    """Plugins misbehaving on purpose (all but multicloud-pike); one worker."""
+    return broker_pool.get("hostile", web_framework)
+
+
+@pytest.fixture(scope="session")
 def env_broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
     """Configured the ONAP way: environment variables, plugins through the MSB gateway."""
     return broker_pool.get("env", web_framework)
@@ -213,6 +241,8 @@ def _fresh_upstreams(request: pytest.FixtureRequest) -> Iterator[None]:
     if aai_server is not None:
         aai_server.set_mode("ok")
         aai_server.clear_requests()
+    if "hostile_plugin" in names:
+        request.getfixturevalue("hostile_plugin").reset()
     yield
     if aai_server is not None:
         aai_server.set_mode("ok")

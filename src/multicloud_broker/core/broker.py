@@ -18,7 +18,7 @@ from multicloud_broker.core.health import Readiness, inventory_probe, readiness_
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import PREFIX, Route
 from multicloud_broker.core.swagger import swagger_document
-from multicloud_broker.core.target import plugin_target
+from multicloud_broker.core.target import check_path, plugin_target
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import Inventory
 
@@ -53,6 +53,7 @@ class Broker:
         TRANSACTION_ID.set(txid)
         try:
             if route is None:
+                check_path(request.path)  # 400 for control characters, not 404
                 raise NotFound(f"no such resource: {request.path}")
             if request.method not in route.methods:
                 raise MethodNotAllowed(request.method, route.methods)

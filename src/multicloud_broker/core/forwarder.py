@@ -33,6 +33,10 @@ HOP_BY_HOP = frozenset((
 NOT_FROM_CLIENT = HOP_BY_HOP | {"host", "content-length", "expect", "x-transactionid"}
 CHUNK = 64 * 1024
 SMALL_ANSWER = 1 << 20  # a capacity answer is a few hundred bytes
+# Read before answering: most answers are whole by then (sent in one write),
+# and a plugin that cuts or stalls a short answer gets a proper 502/504. (The
+# server holds back smaller writes anyway.)
+READ_AHEAD = 4096
 
 
 def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -77,10 +81,26 @@ class Forwarder:
         call = _Call(self, plugin, base, target, txid, self.total_timeout)
         response = call.run(request.method, headers, request)
         out = _answer_headers(response)
-        if request.method == "HEAD" or response.length == 0:
-            call.finish(reusable=not response.will_close and _unread(response) == 0)
+        if request.method == "HEAD":
+            # A plugin may wrongly send a body after a HEAD answer, maybe
+            # late: bytes that would be read as the next answer. HEAD is rare
+            # here; its connection is not reused.
+            call.finish(reusable=False)
             return Response(response.status, out, b"")
-        return Response(response.status, out, _Body(call, response))
+        if response.length == 0:
+            call.finish(reusable=not response.will_close)
+            return Response(response.status, out, b"")
+        body = _Body(call, response)
+        try:
+            first = body.read_ahead(READ_AHEAD)
+        except UpstreamError as exc:
+            # Nothing has gone to the client yet: answer the fault properly.
+            raise _api_error(exc, plugin) from None
+        if body.done:
+            if response.chunked or response.length is None:
+                out.append(("Content-Length", str(len(first))))
+            return Response(response.status, out, first)
+        return Response(response.status, out, body)
 
     def post(self, plugin: str, base: str, target: str, headers: list[tuple[str, str]],
              body: bytes, timeout: float, txid: str) -> tuple[int, bytes]:
@@ -236,11 +256,31 @@ class _Body:
     def __init__(self, call: _Call, response):
         self._call = call
         self._response = response
+        self._pending = b""
+        self.done = False
+
+    def read_ahead(self, size: int) -> bytes:
+        """At least `size` bytes of the body, or all of it if shorter (then
+        `done`); kept to be yielded first."""
+        parts, got = [], 0
+        while got < size:
+            try:
+                piece = next(self)
+            except StopIteration:
+                self.done = True
+                break
+            parts.append(piece)
+            got += len(piece)
+        self._pending = b"".join(parts)
+        return self._pending
 
     def __iter__(self) -> "_Body":
         return self
 
     def __next__(self) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending, b""
+            return data
         response = self._response
         if self._call.conn is None:
             raise StopIteration
@@ -262,11 +302,13 @@ class _Body:
         connection instead of ending the answer as if it were whole."""
         call = self._call
         if isinstance(exc, (socket.timeout, DeadlineExceeded)):
-            exc = _slow(exc, call.deadline, "send its answer")
+            exc = _slow(exc, call.deadline, "send its whole answer")
+        elif not isinstance(exc, UpstreamError):
+            exc = CutShort(f"{type(exc).__name__}: {exc}")
         call.finish(reusable=False)
-        LOG.warning("plugin %s answer cut short: %s (%s) [%s]",
-                    call.plugin, exc, call.url, call.txid)
-        raise CutShort(f"plugin {call.plugin} answer cut short: {exc}") from None
+        LOG.warning("plugin %s answer cut short: %s: %s (%s) [%s]",
+                    call.plugin, type(exc).__name__, exc, call.url, call.txid)
+        raise exc
 
     def close(self) -> None:
         # Called by the server when the client went away or the answer was
@@ -311,10 +353,6 @@ def _answer_headers(response) -> list[tuple[str, str]]:
         # with chunked encoding is stale.
         headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
     return headers
-
-
-def _unread(response) -> int:
-    return 0 if response.length is None else response.length
 
 
 def _slow(exc: BaseException, deadline: Deadline, what: str) -> TooSlow:

@@ -45,6 +45,12 @@ def plugin_target(plugin: str, scope: list[str], raw_path: str, query: str) -> s
     return _NON_ASCII.sub(lambda m: f"%{ord(m.group()):02X}", target)
 
 
+def check_path(path: str) -> None:
+    """BadRequest if a decoded path carries control characters (NUL, CR, LF...)."""
+    if _DECODED_CONTROL.search(path):
+        raise BadRequest("path contains encoded control characters (NUL, CR, LF...)")
+
+
 def _check_segment(segment: str) -> None:
     if _CONTROL.search(segment):
         raise BadRequest("path contains control characters or spaces")

@@ -126,7 +126,8 @@ class Connection:
             sock.settimeout(0)
             if isinstance(sock, ssl.SSLSocket):
                 return sock.pending() == 0 and not _readable(sock)
-            return not sock.recv(1, socket.MSG_PEEK)  # b"": closed; data: garbage
+            sock.recv(1, socket.MSG_PEEK)  # returns b"" (closed) or bytes (garbage)
+            return False
         except BlockingIOError:
             return True
         except OSError:
