@@ -103,8 +103,9 @@ INVENTORY_OPTS = [
                help="PostgreSQL connections per worker; requests beyond wait "
                     "(green) for a free one, at most postgresql_timeout."),
     cfg.FloatOpt("postgresql_timeout", default=5.0, min=0.1,
-                 help="Seconds to connect, to wait for a pooled connection and "
-                      "for one query (statement_timeout) on PostgreSQL."),
+                 help="Seconds one PostgreSQL query may run (statement_timeout) "
+                      "and a request may wait for a pooled connection; connecting "
+                      "and the socket's own timeout get 5 s more."),
     cfg.FloatOpt("probe_interval", default=5.0, min=0,
                  help="Seconds /readyz reuses the outcome of its inventory probe "
                       "(a lookup of a region nobody registers; for A&AI a real "

@@ -112,6 +112,7 @@ class PostgresInventory:
             self._problem, self.address, password = exc, None, None
         self._pool = _Pool(lambda: self._connect(password), pool_size, timeout)
         self._schema_pid = 0
+        self._schema_lock = threading.Lock()  # green once eventlet has patched threading
 
     def __repr__(self) -> str:
         return f"PostgresInventory({self.address})"
@@ -121,7 +122,8 @@ class PostgresInventory:
         assert self.address is not None
         a = self.address
         # statement_timeout lets the server cancel a stuck query cleanly (the
-        # connection survives); the socket timeout is the net under it.
+        # connection survives); the socket timeout, longer, is the net under
+        # it (a server gone silent) and bounds connecting too.
         return pg.Connection(a.user, host=a.host, port=a.port, database=a.database,
                              password=password, timeout=self._timeout + 5,
                              application_name="multicloud-broker",
@@ -176,9 +178,20 @@ class PostgresInventory:
     def _run(self, work: Callable[[pg.Connection], T]) -> T:
         if self._problem is not None:
             raise InventoryError(f"inventory unavailable: {self._problem.message}")
-        if self._schema_pid != os.getpid():  # once per process, in case check() was not run
-            self._pool.run(self._migrate)
+        if self._schema_pid != os.getpid():
+            # Once per process (check() ran in the bootstrap, or not at all
+            # under another WSGI server): one green thread looks, the others wait.
+            with self._schema_lock:
+                if self._schema_pid != os.getpid():
+                    self._pool.run(self._ensure_schema)
         return self._pool.run(work)
+
+    def _ensure_schema(self, conn: pg.Connection) -> None:
+        """Migrate only if needed: the usual case is one cheap read."""
+        if _current_version(conn) == SCHEMA_VERSION:
+            self._schema_pid = os.getpid()
+        else:
+            self._migrate(conn)
 
     # -- the inventory --------------------------------------------------------
     def get(self, owner: str, region: str, transaction_id: str = "") -> CloudRegion:
