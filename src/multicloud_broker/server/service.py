@@ -58,8 +58,9 @@ class WSGIService(service.ServiceBase):
     def start(self) -> None:
         conf = self.conf
         # Opened at every start: after SIGHUP a rotated log file is reopened.
-        app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
-                        conf.log_format, conf.access_log_buffer)
+        # Kept so that whoever stops this service closes the file once drained.
+        self.access_log = app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
+                                          conf.log_format, conf.access_log_buffer)
         socket_timeout = conf.client_socket_timeout or None
         self._limits = Limits(
             header_timeout=conf.client_header_timeout,
