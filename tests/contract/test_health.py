@@ -56,6 +56,18 @@ def health_broker(tmp_path_factory: pytest.TempPathFactory, health_aai: AAIServe
         yield broker
 
 
+@pytest.fixture(scope="module")
+def cached_broker(tmp_path_factory: pytest.TempPathFactory, health_aai: AAIServer,
+                  web_framework: str) -> Iterator[BrokerProcess]:
+    """The same, with the per-worker region cache on."""
+    workdir = tmp_path_factory.mktemp(f"health-cached-{web_framework}")
+    config = _config(health_aai, 0.5)
+    config["inventory"].update(cache_ttl=30, stale_ttl=600, negative_ttl=0.5)
+    with BrokerProcess(workdir, config, web_framework=web_framework,
+                       name="health-cached") as broker:
+        yield broker
+
+
 @pytest.fixture(autouse=True)
 def _healthy_aai(request: pytest.FixtureRequest) -> Iterator[None]:
     if "health_aai" in request.fixturenames:
@@ -123,6 +135,52 @@ def test_readyz_turns_503_when_aai_fails_and_back_when_it_recovers(
     assert body["error"].startswith("not ready: inventory: ")
     health_aai.set_mode("ok")
     assert _wait_for_status(health_broker.url, 200).json()["status"] == "ready"
+
+
+def test_readyz_names_refused_credentials(health_broker: BrokerProcess,
+                                         health_aai: AAIServer) -> None:
+    health_aai.set_mode("unauthorized")
+    body = _wait_for_status(health_broker.url, 503).json()
+    assert "credentials" in body["checks"]["inventory"], body
+
+
+def test_a_hanging_aai_holds_one_readiness_call_not_all(health_broker: BrokerProcess,
+                                                       health_aai: AAIServer) -> None:
+    """While the probe waits for A&AI, other /readyz calls get the previous
+    outcome at once: a hung inventory does not pile up probes."""
+    _wait_for_status(health_broker.url, 200)  # the outcome before the hang: ready
+    time.sleep(PROBE_INTERVAL)  # the next call probes
+    health_aai.clear_requests()
+    health_aai.set_mode("hang")
+    first: dict = {}
+    probing = threading.Thread(target=lambda: first.update(reply=_readyz(health_broker.url)))
+    probing.start()
+    try:
+        assert len(health_aai.wait_for(PROBE_PATH)) == 1  # the probe hangs in A&AI
+        others = [_readyz(health_broker.url) for _ in range(3)]
+        assert probing.is_alive()  # answered while the probe still hung
+        assert [r.status for r in others] == [200] * 3  # the outcome before the hang
+        assert len(health_aai.requests_to(PROBE_PATH)) == 1
+    finally:
+        health_aai.set_mode("ok")  # lets the hung answer go
+        probing.join(timeout=15)
+    # The hung request itself was never answered by A&AI: not ready, said so.
+    assert first["reply"].status == 503
+    assert "unreachable" in first["reply"].json()["checks"]["inventory"]
+
+
+def test_the_region_cache_does_not_hide_an_outage_from_readiness(
+        cached_broker: BrokerProcess, health_aai: AAIServer) -> None:
+    """With cache_ttl, stale_ttl and negative_ttl on, as in production: A&AI
+    down turns readiness 503 (within probe_interval + negative_ttl), up turns it back."""
+    assert _readyz(cached_broker.url).status == 200
+    health_aai.go_down()
+    try:
+        body = _wait_for_status(cached_broker.url, 503).json()
+        assert "unreachable" in body["checks"]["inventory"], body
+    finally:
+        health_aai.come_up()
+    assert _wait_for_status(cached_broker.url, 200).json()["status"] == "ready"
 
 
 def test_readyz_is_503_when_aai_is_unreachable(aai_down_broker: BrokerProcess) -> None:
