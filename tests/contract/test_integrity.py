@@ -348,3 +348,24 @@ def test_hanging_plugin_holds_bounded_connections_others_unaffected(
     assert other_statuses == [200] * 8
     assert hostile_plugin.max_open <= limit, hostile_plugin.max_open
     assert statuses.count(503) >= 16 - 2 * limit, statuses
+
+
+def test_client_gone_mid_upload_is_not_a_plugin_fault(hostile_broker: BrokerProcess,
+                                                      hostile_plugin: HostilePlugin) -> None:
+    with socket.create_connection(("127.0.0.1", hostile_broker.port), timeout=10) as sock:
+        sock.sendall(f"PUT {OCATA.v0}/t1/upload/echo HTTP/1.1\r\nHost: x\r\n"
+                     "X-TransactionID: gone-mid-upload\r\n"
+                     "Content-Length: 1000000\r\n\r\n".encode() + b"p" * 200_000)
+        # Gone once the broker has begun forwarding (a plugin connection is open).
+        hostile_plugin.wait_for(lambda: hostile_plugin.open_connections > 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    assert _stderr_has(hostile_broker, "gone-mid-upload", "client")
+    log = hostile_broker.stderr_path.read_text(errors="replace")
+    lines = [line for line in log.splitlines() if "gone-mid-upload" in line]
+    assert not any("unexpected error" in line or "Traceback" in line for line in lines), lines
+    assert not any("plugin multicloud-ocata at" in line for line in lines), lines
+    # The plugin got no complete request, and the next one runs once.
+    assert hostile_plugin.requests_to(OCATA.plugin_v0 + "/t1/upload/echo") == []
+    reply = call(hostile_broker.url, "PUT", OCATA.v0 + "/t1/next/echo", body=b"{}")
+    assert reply.status == 200, reply
+    assert len(hostile_plugin.requests_to(OCATA.plugin_v0 + "/t1/next/echo")) == 1

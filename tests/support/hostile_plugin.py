@@ -114,6 +114,10 @@ class HostilePlugin:
             self._programs.clear()
             self.max_open = self._open
 
+    @property
+    def open_connections(self) -> int:
+        return self._open
+
     def program(self, path: str, mode: str) -> None:
         with self._lock:
             self._programs[path] = mode

@@ -13,10 +13,10 @@ import logging
 import socket
 from collections.abc import Iterator
 
-from multicloud_broker.core.errors import (ApiError, BadGateway, BadRequest, GatewayTimeout,
-                                           PayloadTooLarge, ServiceUnavailable)
+from multicloud_broker.core.errors import (ApiError, BadGateway, BadRequest, ClientBodyError,
+                                           GatewayTimeout, PayloadTooLarge, ServiceUnavailable)
 from multicloud_broker.core.http import Request, Response
-from multicloud_broker.core.upstream import (BadAnswer, Busy, ClientBodyError, Connection,
+from multicloud_broker.core.upstream import (BadAnswer, Busy, Connection,
                                              CutShort, Deadline, DeadlineExceeded,
                                              PluginPool, TooSlow, Unreachable, UpstreamError,
                                              encode_head, read_head)
@@ -142,12 +142,14 @@ class Forwarder:
             size = CHUNK if remaining is None else min(CHUNK, remaining)
             try:
                 data = request.body.read(size)
-            except (OSError, ValueError) as exc:
-                raise ClientBodyError(f"client stopped sending its body: {exc}") from None
+            except (OSError, ValueError) as exc:  # servers other than ours
+                raise ClientBodyError(f"client stopped sending its body: {exc}",
+                                      disconnected=True) from None
             if not data:
                 if remaining:
                     raise ClientBodyError(
-                        f"client body ended {remaining} bytes short of its Content-Length")
+                        f"client body ended {remaining} bytes short of its Content-Length",
+                        disconnected=True)
                 return
             sent += len(data)
             if sent > self._max_body:
@@ -189,11 +191,13 @@ class _Call:
             response = early or self._read_head(method)
             _check_framing(response)
             return response
-        except (UpstreamError, ClientBodyError, ApiError) as exc:
+        except (UpstreamError, ApiError) as exc:
             self.finish(reusable=False)
             if isinstance(exc, ClientBodyError):
-                LOG.info("client body not forwarded to %s: %s", self.url, exc)
-                raise BadRequest(str(exc)) from None
+                # The client's fault, never the plugin's (the server logs it too).
+                LOG.info("client body not forwarded to plugin %s (%s): %s",
+                         self.plugin, self.url, exc.message)
+                raise
             if isinstance(exc, ApiError):
                 raise
             self.log(exc)

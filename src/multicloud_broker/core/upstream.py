@@ -53,10 +53,6 @@ class CutShort(UpstreamError):
     """The plugin's body ended before its framing said it would."""
 
 
-class ClientBodyError(Exception):
-    """The client's request body could not be read (it went away or lied)."""
-
-
 class Deadline:
     """The moment a call must be over by, and the per-step timeout within it."""
 
