@@ -65,6 +65,7 @@ def _serve(args: argparse.Namespace) -> int:
     from multicloud_broker.core.catalog import CatalogError
     from multicloud_broker.logs import setup_logging
     from multicloud_broker.server import serve
+    from multicloud_broker.server.preflight import PreflightError, check
     from multicloud_broker.server.sockets import BindError
     from multicloud_broker.web import build_app
     from multicloud_broker.wiring import build_broker
@@ -72,9 +73,12 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         conf = conf_from_args(args)
         setup_logging(conf)
-        build_broker(conf)  # fail now, in one line, on a bad catalog
-        return serve(conf, lambda: build_app(conf))
-    except (ConfigError, CatalogError, BindError) as exc:
+        check(conf)  # everything a worker or a request would find wrong later
+        build_broker(conf)
+        # SIGHUP: a fresh configuration from the same files, environment and
+        # flags is checked before the running one is reloaded.
+        return serve(conf, lambda: build_app(conf), lambda: conf_from_args(args))
+    except (ConfigError, CatalogError, BindError, PreflightError) as exc:
         return _fail(str(exc))
 
 

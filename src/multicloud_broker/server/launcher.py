@@ -1,4 +1,4 @@
-"""The bootstrap process: bind once, then fork the workers under oslo.service."""
+"""The bootstrap process: bind once, then run the workers under oslo.service."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import logging
 from collections.abc import Callable
 
 from oslo_config import cfg
-from oslo_service import service
 
 from multicloud_broker.server.cpus import usable_cpus
 from multicloud_broker.server.service import WSGIService
@@ -15,11 +14,20 @@ from multicloud_broker.server.sockets import check_tls, listen, raise_open_file_
 LOG = logging.getLogger(__name__)
 
 
-def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable]) -> int:
-    """Serve `app_factory()`'s app until SIGTERM/SIGINT; returns an exit code.
+def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
+          reload_conf: Callable[[], cfg.ConfigOpts]) -> int:
+    """Serve `app_factory()`'s app until SIGTERM/SIGINT; returns the exit status.
 
+    0 after SIGTERM (drained), 1 when the server stopped for any other reason
+    (workers that keep dying, a fatal error). `reload_conf` builds a fresh
+    configuration from the same sources (files, environment, flags); on
+    SIGHUP it is checked before the live one is reloaded.
     Raises BindError (from sockets) when the address or certificate is unusable.
     """
+    # Imported here: oslo.service's classes exist once its backend is chosen.
+    from multicloud_broker.server.launchers import (InProcessLauncher, Reloader,
+                                                    ReplaceableService,
+                                                    RollingProcessLauncher)
     nofile = raise_open_file_limit()
     check_tls(conf)
     sock = listen(conf)
@@ -28,9 +36,13 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable]) -> int:
     LOG.info("multicloud-broker: %s framework on %s://%s:%d, %d worker(s), "
              "open-file limit %d", conf.web_framework, scheme, conf.bind_host,
              conf.bind_port, workers, nofile)
-    wsgi_service = WSGIService(conf, sock, app_factory)
+    replaceable = ReplaceableService(lambda: WSGIService(conf, sock, app_factory))
+    reloader = Reloader(conf, reload_conf)
     # One worker is served in this process; more are forked, sharing `sock`.
-    launcher = service.launch(conf, wsgi_service, workers=workers,
-                              restart_method="reload")
-    launcher.wait()
-    return 0
+    if workers == 1:
+        launcher = InProcessLauncher(conf, reloader)
+        launcher.launch_service(replaceable)
+        return launcher.exit_status(launcher.wait())
+    launcher = RollingProcessLauncher(conf, reloader)
+    launcher.launch_service(replaceable, workers=workers)
+    return launcher.wait()

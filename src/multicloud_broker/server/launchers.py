@@ -1,0 +1,335 @@
+"""oslo.service's launchers, changed where a reload or a failure must not stop service.
+
+oslo.service stays the process manager (signals, fork, the worker loop, stop
+on SIGTERM). What changes:
+
+- SIGHUP: the new configuration is checked first (Reloader); a bad one is
+  refused with one error line and nothing else happens. A good one replaces
+  the workers one at a time: a new worker is forked and must report that it
+  serves before one old worker gets SIGTERM, and an old worker that is still
+  draining after graceful_shutdown_timeout is killed. oslo.service would
+  SIGTERM every worker at once.
+- A worker that keeps dying is not respawned forever: CRASH_LIMIT unexpected
+  exits within CRASH_WINDOW seconds stop the server, with one line and a
+  non-zero exit status.
+- wait() tells how the server ended: 0 only after SIGTERM.
+
+The private oslo.service members relied on (ProcessLauncher._start_child,
+_wait_child, children, sigcaught, running; ServiceWrapper.children/workers)
+are pinned by tests/server/test_reload.py::test_oslo_service_internals_we_rely_on.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import posix
+import signal
+import struct
+import sys
+import time
+from collections.abc import Callable
+
+import eventlet
+from oslo_config import cfg
+from oslo_service import service, systemd
+
+from multicloud_broker.config import ConfigError
+from multicloud_broker.server.preflight import PreflightError, check
+
+LOG = logging.getLogger(__name__)
+
+# A worker exiting this often without being asked to is not worth respawning:
+# 5 exits within 10 s is 5 respawns in a row at oslo.service's fork pace
+# (about one a second once the first `workers` forks are spent).
+CRASH_LIMIT = 5
+CRASH_WINDOW = 10.0
+
+KILL_MARGIN = 5.0  # s beyond graceful_shutdown_timeout before a retired worker is killed
+
+_PID = struct.Struct("=i")  # a ready report: the worker's pid, one atomic write
+
+EXIT_TERMINATED = 0  # SIGTERM: drained and stopped as asked
+EXIT_FAILED = 1      # anything else: crash loop, fatal error, terminal hang-up
+
+
+def _in_terminal_foreground() -> bool:
+    """oslo.service takes SIGHUP in a terminal's foreground as the terminal
+    hanging up (the process exits); elsewhere it is a reload request."""
+    try:
+        return os.getpgrp() == os.tcgetpgrp(sys.stdout.fileno())
+    except (OSError, ValueError):
+        return False
+
+
+class Reloader:
+    """Checks a new configuration before the live one is reloaded in place."""
+
+    def __init__(self, conf: cfg.ConfigOpts, load: Callable[[], cfg.ConfigOpts]):
+        self.conf = conf
+        self.load = load  # a fresh ConfigOpts from the same files, environment and flags
+
+    def accept(self) -> bool:
+        """Reload the live configuration if the new one passes every check."""
+        try:
+            candidate = self.load()
+            check(candidate)
+        except (ConfigError, PreflightError) as exc:
+            LOG.error("SIGHUP refused, workers keep the running configuration: %s", exc)
+            return False
+        except Exception as exc:  # a reload must never bring the server down
+            LOG.error("SIGHUP refused, workers keep the running configuration: "
+                      "%s: %s", type(exc).__name__, " ".join(str(exc).split()))
+            return False
+        before = {name: self.conf[name] for name in ("bind_host", "bind_port", "backlog")}
+        if not self.conf.reload_config_files():
+            LOG.error("SIGHUP refused: the config files changed while being reloaded")
+            return False
+        for name, value in before.items():
+            if self.conf[name] != value:
+                LOG.warning("SIGHUP: %s changed to %s: applied at the next restart only",
+                            name, self.conf[name])
+        logging.getLogger().setLevel(self.conf.log_level)
+        return True
+
+
+class ReplaceableService(service.ServiceBase):
+    """Runs one service made by `make()`; can swap it for a fresh one in place.
+
+    In a forked worker it also reports to the bootstrap, through `ready_fd`,
+    that it serves.
+    """
+
+    def __init__(self, make: Callable[[], service.ServiceBase]):
+        self.make = make
+        self.ready_fd: int | None = None
+        self.current: service.ServiceBase | None = None
+
+    def start(self) -> None:
+        self.current = self.make()
+        self.current.start()
+        if self.ready_fd is not None:
+            os.write(self.ready_fd, _PID.pack(os.getpid()))
+
+    def stop(self, graceful: bool = True) -> None:
+        if self.current is not None:
+            _stop_and_close(self.current)
+
+    def wait(self) -> None:
+        if self.current is not None:
+            self.current.wait()
+
+    def reset(self) -> None:
+        """Nothing to reset: start() makes a new service from the reloaded config."""
+
+    def replace(self) -> None:
+        """Start a new service beside the current one, then stop the old one
+        (its stop() drains for at most graceful_shutdown_timeout): in one
+        process, there is no moment without a server accepting."""
+        new = self.make()
+        new.start()  # raises if it cannot: the current one keeps serving
+        old, self.current = self.current, new
+        if old is not None:
+            _stop_and_close(old)
+
+
+def _stop_and_close(svc: service.ServiceBase) -> None:
+    """Stop (drain) `svc`, then close its access log: no request can write
+    to the file any more, and a reload must not leak its descriptor."""
+    svc.stop()
+    access_log = getattr(svc, "access_log", None)
+    if access_log is not None:
+        access_log.close()
+
+
+class InProcessLauncher(service.ServiceLauncher):
+    """One worker, served in the bootstrap process (oslo's ServiceLauncher)."""
+
+    def __init__(self, conf: cfg.ConfigOpts, reloader: Reloader):
+        super().__init__(conf, restart_method="reload")
+        self.reloader = reloader
+        self.terminated = False
+
+    def handle_signal(self) -> None:
+        super().handle_signal()
+        # Called after oslo's own handler is added: handlers run newest first.
+        self.signal_handler.add_handler("SIGTERM", self._note_term)
+
+    def _note_term(self, *args) -> None:
+        self.terminated = True
+
+    def launch_service(self, svc: ReplaceableService, workers: int = 1) -> None:
+        self.replaceable = svc
+        super().launch_service(svc, workers=workers)
+
+    def restart(self) -> None:
+        """SIGHUP (oslo cleared every handler first): check, then swap in place."""
+        pending: set[str] = set()
+        self.signal_handler.add_handler("SIGHUP", lambda *a: pending.add("SIGHUP"))
+        self.signal_handler.add_handler("SIGTERM", lambda *a: pending.add("SIGTERM"))
+        self.signal_handler.add_handler("SIGINT", _exit_at_once)
+        if self.reloader.accept():
+            try:
+                self.replaceable.replace()
+                LOG.info("SIGHUP: server replaced in process %d", os.getpid())
+            except Exception as exc:
+                LOG.error("SIGHUP: the new server could not start, the running one "
+                          "keeps serving: %s: %s", type(exc).__name__, exc)
+        # Signals that came during the swap are sent again once oslo's
+        # handlers are back (wait() re-installs them when this returns).
+        for name in sorted(pending, reverse=True):  # SIGTERM before SIGHUP
+            eventlet.spawn(os.kill, os.getpid(), getattr(signal, name))
+
+    def exit_status(self, status: object) -> int:
+        return EXIT_TERMINATED if self.terminated else (status if isinstance(status, int)
+                                                        and status else EXIT_FAILED)
+
+
+def _exit_at_once(*args) -> None:
+    LOG.info("Caught SIGINT signal, instantaneous exiting")
+    os._exit(1)
+
+
+class RollingProcessLauncher(service.ProcessLauncher):
+    """Forked workers, replaced one at a time on SIGHUP."""
+
+    def __init__(self, conf: cfg.ConfigOpts, reloader: Reloader):
+        super().__init__(conf, restart_method="reload")
+        self.reloader = reloader
+        self.failure = ""
+        self._wrap = None
+        self._ready: set[int] = set()
+        self._retiring: dict[int, float] = {}  # pid -> when it gets SIGKILL
+        self._exits: collections.deque[float] = collections.deque()
+        self._ready_r, self._ready_w = os.pipe()
+        os.set_blocking(self._ready_r, False)
+
+    def launch_service(self, svc: ReplaceableService, workers: int = 1) -> None:
+        svc.ready_fd = self._ready_w
+        super().launch_service(svc, workers=workers)
+        self._wrap = next(iter(self.children.values()))
+
+    def wait(self) -> int:
+        """Supervise until SIGTERM, a crash loop or a terminal hang-up; reload on SIGHUP."""
+        systemd.notify_once()
+        while True:
+            self._supervise()
+            if self.failure or self.sigcaught != signal.SIGHUP or _in_terminal_foreground():
+                break
+            self.sigcaught, self.running = None, True
+            self._reload()
+        terminated = self.sigcaught == signal.SIGTERM and not self.failure
+        if self.conf.graceful_shutdown_timeout:
+            signal.alarm(self.conf.graceful_shutdown_timeout)
+        self.stop()
+        return EXIT_TERMINATED if terminated else EXIT_FAILED
+
+    # -- supervision ----------------------------------------------------------
+
+    def _supervise(self) -> None:
+        while self.running:
+            if not self._poll():
+                eventlet.sleep(self.wait_interval)
+            self._top_up()
+
+    def _serving(self) -> set[int]:
+        return self._wrap.children - self._retiring.keys()
+
+    def _top_up(self) -> None:
+        while self.running and len(self._serving()) < self._wrap.workers:
+            self._start_child(self._wrap)
+
+    def _poll(self) -> bool:
+        """Read ready reports, enforce drain deadlines, reap one exited worker."""
+        self._read_ready()
+        now = time.monotonic()
+        for pid, deadline in list(self._retiring.items()):
+            if deadline and now > deadline:
+                LOG.warning("worker %d still running %gs after graceful_shutdown_timeout: "
+                            "killed", pid, KILL_MARGIN)
+                _kill(pid, signal.SIGKILL)
+                self._retiring[pid] = 0
+        before = set(self.children)
+        if self._wait_child() is None:
+            return False
+        for pid in before - set(self.children):
+            self._ready.discard(pid)
+            if self._retiring.pop(pid, None) is None:
+                self._count_exit(pid, now)
+        return True
+
+    def _count_exit(self, pid: int, now: float) -> None:
+        self._exits.append(now)
+        while self._exits and now - self._exits[0] > CRASH_WINDOW:
+            self._exits.popleft()
+        if len(self._exits) >= CRASH_LIMIT and not self.failure:
+            self.failure = (f"workers keep exiting: {len(self._exits)} unexpected "
+                            f"exits within {CRASH_WINDOW:g}s (the last: {pid}); stopping")
+            LOG.error("%s", self.failure)
+            self.running = False
+
+    def _read_ready(self) -> None:
+        try:
+            # posix.read: eventlet's green os.read would wait for data instead
+            # of raising BlockingIOError on this non-blocking pipe.
+            data = posix.read(self._ready_r, _PID.size * 256)
+        except BlockingIOError:
+            return
+        self._ready.update(pid for (pid,) in _PID.iter_unpack(data))
+
+    # -- reload ---------------------------------------------------------------
+
+    def _reload(self) -> None:
+        """Check the new config; then, for each serving worker, fork a new
+        one, wait until it serves, retire the old one and wait for its exit."""
+        if not self.reloader.accept():
+            return
+        old = sorted(self._serving())
+        LOG.info("SIGHUP: replacing %d worker(s) one at a time", len(old))
+        for pid in old:
+            if not self.running:
+                return  # SIGTERM, or another SIGHUP: wait() takes it from here
+            if pid not in self._serving():
+                continue
+            if len(self._serving()) <= self._wrap.workers:
+                new = self._start_child(self._wrap)
+                if not self._until(lambda: new in self._ready or new not in self.children):
+                    return
+                if new not in self._ready:
+                    LOG.error("SIGHUP: new worker %d exited before serving; the "
+                              "remaining old workers keep serving", new)
+                    return
+            self._retire(pid)
+            if not self._until(lambda: pid not in self.children):
+                return
+        LOG.info("SIGHUP: every worker replaced")
+
+    def _retire(self, pid: int) -> None:
+        # The worker bounds its own drain (WSGIService.stop); SIGKILL is the
+        # safety net for one that hangs past it.
+        timeout = self.conf.graceful_shutdown_timeout
+        self._retiring[pid] = time.monotonic() + timeout + KILL_MARGIN if timeout else 0
+        _kill(pid, signal.SIGTERM)
+
+    def _until(self, done: Callable[[], bool]) -> bool:
+        """Supervise until `done()`; False if a signal or a failure came first."""
+        while self.running and not done():
+            if not self._poll():
+                eventlet.sleep(self.wait_interval)
+        return self.running
+
+    def stop(self) -> None:
+        super().stop()
+        for fd in (self._ready_r, self._ready_w):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _kill(pid: int, signo: int) -> None:
+    try:
+        os.kill(pid, signo)
+    except ProcessLookupError:
+        pass
