@@ -128,3 +128,57 @@ def self_signed(tmp_path: Path) -> tuple[str, str]:
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()))
     return str(cert_path), str(key_path)
+
+
+class LoadRun:
+    """`connections` client threads sending GET `path` until stopped, each on a
+    fresh connection (like ab without -k): counts answers and failures."""
+
+    def __init__(self, port: int, path: str, connections: int = 100, timeout: float = 20.0):
+        import threading
+        self.port, self.path, self.timeout = port, path, timeout
+        self.statuses: dict[int, int] = {}
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, daemon=True)
+                         for _ in range(connections)]
+
+    @property
+    def answered(self) -> int:
+        with self._lock:
+            return sum(self.statuses.values())
+
+    def _client(self) -> None:
+        while not self._stop.is_set():
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+            try:
+                conn.request("GET", self.path)
+                reply = conn.getresponse()
+                reply.read()
+                outcome: int | str = reply.status
+            except (OSError, http.client.HTTPException) as exc:
+                outcome = repr(exc)
+            finally:
+                conn.close()
+            with self._lock:
+                if isinstance(outcome, int):
+                    self.statuses[outcome] = self.statuses.get(outcome, 0) + 1
+                else:
+                    self.errors.append(outcome)
+
+    def __enter__(self) -> "LoadRun":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=self.timeout + 5)
+
+
+def stderr_lines(broker, marker: str) -> list[str]:
+    """The lines of the broker's stderr that contain `marker`."""
+    return [line for line in broker.stderr_path.read_text(errors="replace").splitlines()
+            if marker in line]
