@@ -22,6 +22,7 @@ from multicloud_broker.core.health import PROBE_OWNER, PROBE_REGION
 from tests.contract.settings import AAI_PASSWORD, AAI_USER
 from tests.support.broker import BrokerProcess
 from tests.support.client import request
+from tests.support.postgres import PostgresServer, postgres_server  # noqa: F401 (fixture)
 from tests.support.upstreams import AAIServer
 
 SCHEMA = "v16"
@@ -76,6 +77,29 @@ def _healthy_aai(request: pytest.FixtureRequest) -> Iterator[None]:
         server.delay = 0.0
         server.clear_requests()
     yield
+
+
+PG_ROLE, PG_PASSWORD = "health_broker", "health-pw"
+
+
+@pytest.fixture(scope="module")
+def pg_broker(tmp_path_factory: pytest.TempPathFactory,
+              postgres_server: PostgresServer,  # noqa: F811
+              web_framework: str) -> Iterator[tuple[BrokerProcess, PostgresServer]]:
+    """A broker on a PostgreSQL inventory of its own role, probing twice a second."""
+    admin = postgres_server.admin()
+    if not admin.run("SELECT 1 FROM pg_roles WHERE rolname = :r", r=PG_ROLE):
+        admin.run(f"CREATE ROLE {PG_ROLE} LOGIN PASSWORD '{PG_PASSWORD}'")
+    admin.close()
+    database = postgres_server.database(owner=PG_ROLE)
+    config = {"DEFAULT": {"graceful_shutdown_timeout": 5},
+              "inventory": {"backend": "postgresql", "cache_ttl": 0, "probe_interval": 0.5,
+                            "postgresql_url": postgres_server.url(database, PG_ROLE),
+                            "postgresql_timeout": 2}}
+    workdir = tmp_path_factory.mktemp(f"health-pg-{web_framework}")
+    with BrokerProcess(workdir, config, web_framework=web_framework, name="health-pg",
+                       env={"MULTICLOUD_BROKER_PG_PASSWORD": PG_PASSWORD}) as broker:
+        yield broker, postgres_server
 
 
 def _readyz(url: str):
@@ -181,6 +205,24 @@ def test_the_region_cache_does_not_hide_an_outage_from_readiness(
     finally:
         health_aai.come_up()
     assert _wait_for_status(cached_broker.url, 200).json()["status"] == "ready"
+
+
+def test_readyz_follows_the_postgresql_inventory(pg_broker) -> None:
+    """PostgreSQL refusing the broker's role (and its sessions cut) turns
+    readiness 503; letting the role in again turns it back."""
+    broker, server = pg_broker
+    assert _readyz(broker.url).status == 200
+    admin = server.admin()
+    try:
+        admin.run(f"ALTER ROLE {PG_ROLE} NOLOGIN")
+        admin.run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                  " WHERE usename = :r", r=PG_ROLE)
+        body = _wait_for_status(broker.url, 503).json()
+        assert "PostgreSQL" in body["checks"]["inventory"], body
+    finally:
+        admin.run(f"ALTER ROLE {PG_ROLE} LOGIN")
+        admin.close()
+    assert _wait_for_status(broker.url, 200).json()["status"] == "ready"
 
 
 def test_readyz_is_503_when_aai_is_unreachable(aai_down_broker: BrokerProcess) -> None:
