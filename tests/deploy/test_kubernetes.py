@@ -23,6 +23,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import latest_version
 
+from multicloud_broker import __version__
 from multicloud_broker.config import load_config
 from tests.support.broker import REPO_ROOT
 
@@ -182,6 +183,11 @@ def test_the_validator_rejects_a_broken_deployment(rendered: dict[str, list[dict
 
 
 # -- the Deployment -------------------------------------------------------------
+
+def test_image_is_this_release(objects: list[dict]) -> None:
+    image = broker_container(objects)["image"]
+    assert image == f"multicloud-broker:{__version__}", image
+
 
 def test_replicas_and_resources(objects: list[dict]) -> None:
     assert one(objects, "Deployment")["spec"]["replicas"] >= 2
