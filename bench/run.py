@@ -39,7 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,100,1000",
                    help="concurrency levels to run, from 1,100,1000 (default: all)")
     p.add_argument("--sections", default="vim_types,forward,slow",
-                   help="any of vim_types, forward, slow (default: all three)")
+                   help="any of vim_types, forward, slow, resilience (default: the "
+                        "first three; resilience holds 15,000 connections, ~3 min)")
+    p.add_argument("--resilience-seconds", type=float, default=35,
+                   help="time under attack per framework in section resilience, after "
+                        "the ramp (ramp + this < keepalive_timeout, or the idle ones go)")
+    p.add_argument("--resilience-ramp", type=float, default=20,
+                   help="seconds over which the slowloris connections are opened "
+                        "(0: all at once, so that they are all cut at once)")
     p.add_argument("--modes", default="",
                    help="only these modes (comma-separated names, e.g. pecan,eventlet-bare)")
     p.add_argument("--repeats", type=int, default=1,
@@ -222,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
             forward(bench, ctx, notes)
         if "slow" in args.sections:
             slow(bench, ctx)
+        if "resilience" in args.sections:
+            from bench import resilience
+            resilience.run(ctx, out_dir, stem, seconds=args.resilience_seconds,
+                           ramp=args.resilience_ramp, meta=meta)
         if args.profile:
             profile(args, tools, ctx, out_dir, stem, meta)
     except KeyboardInterrupt:

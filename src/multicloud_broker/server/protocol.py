@@ -17,8 +17,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import resource
 import socket
 import time
 from http import HTTPStatus
@@ -136,6 +138,48 @@ class ConnectionPool:
 _REFUSED = json_error(503, "this worker is at its connection limit; retry")
 
 
+# Out of descriptors or kernel memory: a reason to wait, not to stop serving.
+_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+FD_RESERVE = 1024  # descriptors kept for plugin and inventory connections, logs, files
+
+
+def connection_limit(wanted: int) -> int:
+    """`wanted`, or less when the open-file limit could not hold that many
+    client connections besides the worker's other descriptors."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or wanted + FD_RESERVE <= soft:
+        return wanted
+    limit = max(1, soft - FD_RESERVE)
+    LOG.warning("max_connections %d lowered to %d: the open-file limit is %d (raise "
+                "the hard limit, e.g. LimitNOFILE or ulimit -Hn)", wanted, limit, soft)
+    return limit
+
+
+class Listener:
+    """The listening socket as eventlet's server sees it: an accept() that
+    waits and retries when descriptors run out (eventlet's loop would end)."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._logged_at = 0.0
+
+    def accept(self):
+        while True:
+            try:
+                return self._sock.accept()
+            except OSError as exc:
+                if exc.errno not in _ACCEPT_RETRY:
+                    raise
+                now = time.monotonic()
+                if now - self._logged_at >= 10:
+                    LOG.error("cannot accept connections: %s; retrying", exc.strerror)
+                    self._logged_at = now
+                eventlet.sleep(0.1)
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 class _Finished:
     """Stands for a connection's green thread when none was started: the
     server's link callback (which closes the socket) runs at once."""
@@ -180,6 +224,38 @@ class BrokerProtocol(wsgi.HttpProtocol):
     """eventlet's HTTP/1.1 protocol with the broker's connection rules."""
 
     limits: Limits  # set by make_protocol()
+    _wfile = None
+
+    def setup(self) -> None:
+        # The reader only: the 16 KiB write buffer is made when there is
+        # something to write, so an idle or slow connection costs less.
+        conn = self.connection = self.request
+        try:
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, True)
+        except (OSError, AttributeError):
+            pass
+        self.rfile = conn.makefile("rb", self.rbufsize)
+
+    @property
+    def wfile(self):
+        if self._wfile is None:
+            self._wfile = self.connection.makefile("wb", self.wbufsize)
+        return self._wfile
+
+    @wfile.setter
+    def wfile(self, value) -> None:
+        self._wfile = value
+
+    def finish(self) -> None:
+        if self._wfile is not None:
+            try:
+                self._wfile.flush()
+                self._wfile.close()
+            except OSError:
+                pass  # the client is gone: nothing more to send
+        self.rfile.close()
+        greenio.shutdown_safe(self.connection)
+        self.connection.close()
 
     def handle(self) -> None:
         self.close_connection = True
@@ -296,10 +372,15 @@ class BrokerProtocol(wsgi.HttpProtocol):
             LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
 
     def _send(self, data: bytes) -> None:
+        """A whole small answer; straight to the socket when nothing is
+        buffered (a timed-out head costs no write buffer)."""
         self.close_connection = True
         try:
-            self.wfile.write(data)
-            self.wfile.flush()
+            if self._wfile is None:
+                self.connection.sendall(data)
+            else:
+                self._wfile.write(data)
+                self._wfile.flush()
         except OSError:
             pass
 

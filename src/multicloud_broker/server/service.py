@@ -17,7 +17,8 @@ from oslo_config import cfg
 from oslo_service import service
 
 from multicloud_broker.server.access_log import AccessLog, open_access_log
-from multicloud_broker.server.protocol import ConnectionPool, Limits, make_protocol
+from multicloud_broker.server.protocol import (ConnectionPool, Limits, Listener,
+                                               connection_limit, make_protocol)
 from multicloud_broker.server.sockets import wrap_tls
 
 LOG = logging.getLogger(__name__)
@@ -68,11 +69,11 @@ class WSGIService(service.ServiceBase):
             body_timeout=conf.client_body_timeout, socket_timeout=socket_timeout,
             request_slots=conf.wsgi_pool_size, max_header_line=conf.max_header_line,
             url_length_limit=conf.max_url_length)
-        self._pool = ConnectionPool(conf.max_connections)
+        self._pool = ConnectionPool(connection_limit(conf.max_connections))
         keepalive = (conf.keepalive_timeout or False) if conf.wsgi_keep_alive else False
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.
-        sock = wrap_tls(self.sock.dup(), conf)
+        sock = Listener(wrap_tls(self.sock.dup(), conf))
         self._server = eventlet.spawn(
             eventlet.wsgi.server, sock, app,
             protocol=make_protocol(self._limits), custom_pool=self._pool,
@@ -82,7 +83,7 @@ class WSGIService(service.ServiceBase):
             capitalize_response_headers=False)
         LOG.info("worker %d serving %s on %s:%d (%d connections, %d requests at once)",
                  os.getpid(), conf.web_framework, conf.bind_host, conf.bind_port,
-                 conf.max_connections, conf.wsgi_pool_size)
+                 self._pool.size, conf.wsgi_pool_size)
 
     def stop(self, graceful: bool = True) -> None:
         """Stop accepting and drain, within graceful_shutdown_timeout: every
