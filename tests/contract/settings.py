@@ -11,6 +11,6 @@ ENV_AAI_USER = "env-aai-user"
 ENV_AAI_PASSWORD = "env-aai-pw"
 ENV_AAI_SCHEMA = "v21"
 # [plugins] of the "hostile" broker: deadlines short enough for quick tests.
-HOSTILE_PLUGINS = {"connect_timeout": 1, "read_timeout": 1.5, "total_timeout": 4,
+HOSTILE_PLUGINS = {"connect_timeout": 1, "read_timeout": 1.5, "total_timeout": 2.5,
                    "max_connections_per_plugin": 4, "capacity_max_vims": 5,
                    "capacity_concurrency": 2, "capacity_timeout": 3}

@@ -304,7 +304,7 @@ def test_valid_transaction_id_kept(broker: BrokerProcess, plugin: PluginServer) 
 
 def test_trickling_plugin_cut_at_total_deadline(hostile_broker: BrokerProcess,
                                                 hostile_plugin: HostilePlugin) -> None:
-    # One byte every 0.2 s never trips read_timeout (1.5 s); total_timeout (4 s)
+    # One byte every 0.2 s never trips read_timeout (1.5 s); total_timeout (2.5 s)
     # ends it: the answer had started, so the client connection is cut.
     response = _get(hostile_broker, OCATA.v0 + "/t1/trickle_started",
                     headers={"X-TransactionID": "trickle-1"})
