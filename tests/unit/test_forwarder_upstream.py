@@ -150,3 +150,12 @@ def test_refused_is_502_and_busy_is_503(hostile):
     # Another plugin, even at the same address, has its own bound.
     assert _read(fw.forward(_request(), "other-plugin", hostile.url, "/a/echo"))
     hung.join()
+
+
+def test_abandoned_answer_without_close_frees_its_slot(hostile):
+    import gc
+    fw = _forwarder(max_connections=1, connect_timeout=0.2)
+    response = fw.forward(_request(), PLUGIN, hostile.url, "/a/drip")
+    del response  # a server that never calls close()
+    gc.collect()
+    assert _read(fw.forward(_request(), PLUGIN, hostile.url, "/a/echo"))

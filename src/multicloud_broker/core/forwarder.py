@@ -319,6 +319,10 @@ class _Body:
         # abandoned: the plugin's remaining bytes would poison the connection.
         self._call.finish(reusable=False)
 
+    # A server that drops the iterator without close() must not leak the
+    # connection's slot in the plugin's bound.
+    __del__ = close
+
 
 def _framing(body: Request | bytes | None) -> list[tuple[str, str]]:
     if body is None:

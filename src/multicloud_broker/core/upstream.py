@@ -173,8 +173,8 @@ class PluginPool:
         self.host = parts.hostname or ""
         self.port = parts.port or (443 if self.tls else 80)
         default = 443 if self.tls else 80
-        self.host_header = (parts.netloc.rsplit("@", 1)[-1] if self.port != default
-                            else self.host)
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        self.host_header = host if self.port == default else f"{host}:{self.port}"
         self.prefix = parts.path.rstrip("/")  # a base URL may carry a path
         self.max_connections = max_connections
         self._slots = threading.BoundedSemaphore(max_connections)
