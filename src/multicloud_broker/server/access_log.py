@@ -33,11 +33,16 @@ _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x21), 0x7f)}
 _ESCAPES[ord("\\")] = "\\\\"
 
 
+def _plain(value: str) -> bool:
+    """True when `value` needs no escaping (the common case, checked at C speed)."""
+    return (value.isascii() and value.isprintable() and " " not in value
+            and "\\" not in value)
+
+
 def clean(value: str, limit: int = VALUE_LIMIT) -> str:
     """`value` as printable ASCII without spaces: control characters, spaces,
     backslashes and non-ASCII escaped (\\xNN), cut at `limit` characters."""
-    if not (value.isascii() and value.isprintable() and " " not in value
-            and "\\" not in value):
+    if not _plain(value):
         value = value.translate(_ESCAPES).encode("ascii", "backslashreplace").decode("ascii")
     if len(value) > limit:
         value = value[:limit] + "..."
@@ -72,13 +77,12 @@ class _Clock:
 class _Exchange:
     """What the line tells about one request, gathered while it is answered."""
 
-    __slots__ = ("environ", "started", "begin", "status", "headers", "sent", "done",
-                 "context")
+    __slots__ = ("environ", "started", "status", "headers", "sent", "done", "context",
+                 "begin")
 
     def __init__(self, environ: dict):
         self.environ = environ
         self.started = time.monotonic()
-        self.begin = time.time()
         self.status = "500"
         self.headers: list = []
         self.sent = 0
@@ -86,7 +90,10 @@ class _Exchange:
         self.context: RequestContext | None = None
 
     def header(self, name: str) -> str:
-        return next((v for k, v in self.headers if k.lower() == name), "")
+        for key, value in self.headers:
+            if key.lower() == name:
+                return value
+        return ""
 
 
 class AccessLog:
@@ -118,7 +125,10 @@ class AccessLog:
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         exchange = _Exchange(environ)
-        token = self._enter(exchange) if self.json else None
+        token = None
+        if self.json:
+            exchange.begin = time.time()
+            token = self._enter(exchange)
 
         def capture(status, headers, exc_info=None):
             exchange.status, exchange.headers = status, headers
@@ -155,10 +165,15 @@ class AccessLog:
 
     def _text_line(self, ex: _Exchange) -> str:
         environ = ex.environ
-        return (f"{self.clock.now()} {self.pid} {clean(environ['REQUEST_METHOD'], 32)} "
-                f"{_path(environ)} {ex.status[:3]} {'done' if ex.done else 'cut'} "
-                f"{(time.monotonic() - ex.started) * 1000:.1f}ms {ex.sent} "
-                f"{clean(ex.header('x-transactionid'))}\n")
+        method, txid = environ["REQUEST_METHOD"], ex.header("x-transactionid")
+        path = environ.get("RAW_PATH_INFO")
+        # One check of the three client-set values, escaping only when needed.
+        if (path is None or not _plain(method + path + txid) or len(path) > PATH_LIMIT
+                or len(method) > 32 or len(txid) > VALUE_LIMIT or not txid):
+            method, path, txid = clean(method, 32), _path(environ), clean(txid)
+        return (f"{self.clock.now()} {self.pid} {method} {path} {ex.status[:3]} "
+                f"{'done' if ex.done else 'cut'} "
+                f"{(time.monotonic() - ex.started) * 1000:.1f}ms {ex.sent} {txid}\n")
 
     def _json_line(self, ex: _Exchange) -> str:
         environ, context = ex.environ, ex.context

@@ -64,6 +64,8 @@ class LineWriter:
         self._closed = False
         self._reset()
         _writers.add(self)
+        if self._direct:
+            self.write = self._write_file  # no queue, no checks: the hot path
 
     def _reset(self) -> None:
         self._lines: collections.deque[bytes] = collections.deque()
@@ -78,9 +80,7 @@ class LineWriter:
 
     def write(self, line: bytes) -> None:
         """Hand over one line; never blocks on the reader."""
-        if self._direct:
-            self._write_file(line)
-        elif len(self._lines) < self.capacity:
+        if len(self._lines) < self.capacity:
             self._lines.append(line)
             if not self._wake.is_set():
                 self._wake.set()
@@ -94,10 +94,11 @@ class LineWriter:
 
     def _write_file(self, line: bytes) -> None:
         try:
-            os_write(self.fd, line)
+            _posix_write(self.fd, line)
         except OSError:
             self._failed += 1  # a full disk must not fail the request
             self._report_due = True
+            self._report()
 
     def _start(self) -> None:
         self._thread = _threading.Thread(target=self._run, name=f"{self.name}-writer",
@@ -185,12 +186,8 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def os_write(fd: int, data: bytes) -> int:
-    """The system call itself: eventlet's green os.write stats the fd and may
-    trampoline; a regular file never makes the writer wait."""
-    return _posix_write(fd, data)
-
-
+# The system call itself: eventlet's green os.write stats the fd before every
+# write and may trampoline; a regular file never makes the writer wait.
 _posix_write = patcher.original("os").write
 
 
