@@ -22,6 +22,8 @@ are pinned by tests/server/test_reload.py::test_oslo_service_internals_we_rely_o
 from __future__ import annotations
 
 import collections
+import errno
+import io
 import logging
 import os
 import posix
@@ -59,8 +61,11 @@ def _in_terminal_foreground() -> bool:
     hanging up (the process exits); elsewhere it is a reload request."""
     try:
         return os.getpgrp() == os.tcgetpgrp(sys.stdout.fileno())
-    except (OSError, ValueError):
-        return False
+    except (AttributeError, ValueError, io.UnsupportedOperation):
+        return False  # no usable stdout
+    except OSError as exc:
+        # ENOTTY: stdout is no terminal. Anything else (EIO): it was one and is gone.
+        return exc.errno != errno.ENOTTY
 
 
 class Reloader:

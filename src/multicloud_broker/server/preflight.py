@@ -8,6 +8,7 @@ keeps the running workers.
 
 from __future__ import annotations
 
+import errno
 import os
 from urllib.parse import urlsplit
 
@@ -49,8 +50,11 @@ def _access_log(conf: cfg.ConfigOpts) -> None:
     path = conf.access_log
     if not path:
         return
+    directory = os.path.dirname(os.path.abspath(path))
     try:
-        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        if os.path.exists(directory) and not os.path.isdir(directory):
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        os.makedirs(directory, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK, 0o644)
     except OSError as exc:
         raise PreflightError(f"[DEFAULT] access_log: cannot write {path}: "
