@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import socket
+import stat
 import sys
 from contextvars import ContextVar
 from typing import NamedTuple
@@ -44,7 +45,7 @@ def setup_logging(conf: cfg.ConfigOpts) -> None:
     logging._srcfile = None
     logging.logThreads = False
     root = logging.getLogger()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _stderr_handler()
     if getattr(conf, "log_format", "text") == "json":
         handler.setFormatter(JsonFormatter())
     else:
@@ -52,6 +53,36 @@ def setup_logging(conf: cfg.ConfigOpts) -> None:
         handler.addFilter(_add_transaction_id)
     root.handlers[:] = [handler]
     root.setLevel(conf.log_level)
+
+
+def _stderr_handler() -> logging.Handler:
+    """A handler for stderr that never blocks the process when stderr is a
+    pipe whose reader lags (journald takes stdout and stderr on one stream):
+    records then go through the same queued writer as the access log."""
+    try:
+        regular = stat.S_ISREG(os.fstat(sys.stderr.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        regular = True  # no real fd (captured by a test runner): write as usual
+    if regular:
+        return logging.StreamHandler(sys.stderr)
+    # Imported here: only a server needs it, and it imports eventlet.
+    from multicloud_broker.server.log_writer import LineWriter
+    return LineHandler(LineWriter(sys.stderr.fileno(), name="application log"))
+
+
+class LineHandler(logging.Handler):
+    """Hands each formatted record, as one line, to a LineWriter."""
+
+    def __init__(self, writer):
+        super().__init__()
+        self.writer = writer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            self.writer.write(line.encode("utf-8", "backslashreplace"))
+        except Exception:
+            self.handleError(record)
 
 
 def _add_transaction_id(record: logging.LogRecord) -> bool:

@@ -31,10 +31,13 @@ class PipedBroker(BrokerProcess):
     """A broker whose stdout is a pipe, as under a container runtime: the test
     holds the read end and reads it (or not)."""
 
+    stderr_too = False  # stderr into the same pipe, as journald takes them
+
     def start(self, timeout: float = 20.0) -> "PipedBroker":
         self.read_end, write_end = os.pipe()
         with open(self.stderr_path, "wb") as err:
-            self._proc = subprocess.Popen(self.command(), stdout=write_end, stderr=err,
+            self._proc = subprocess.Popen(self.command(), stdout=write_end,
+                                          stderr=write_end if self.stderr_too else err,
                                           stdin=subprocess.DEVNULL, env=broker_env(self._env),
                                           cwd=str(self.workdir))
         os.close(write_end)
@@ -145,13 +148,15 @@ def piped_broker(tmp_path, plugin, framework):
     """Start brokers with stdout a pipe; every one is stopped by PID at the end."""
     started: list[PipedBroker] = []
 
-    def start(workers: int = 2, upstream=plugin, **default) -> PipedBroker:
+    def start(workers: int = 2, upstream=plugin, stderr_too: bool = False,
+              **default) -> PipedBroker:
         cfg = base_config(tmp_path, upstream, **default)
         write_config(tmp_path / "region.conf", cfg)
         if not (tmp_path / "inventory.sqlite").exists():
             region_add(tmp_path / "region.conf", "proc", "RegionOne", "openstack", "ocata")
         broker = PipedBroker(tmp_path, cfg, web_framework=framework, workers=workers,
                              name=f"piped{len(started)}")
+        broker.stderr_too = stderr_too
         started.append(broker)
         return broker.start()
 
@@ -219,6 +224,20 @@ def test_a_reader_that_stops_slows_nobody_and_drops_are_counted(piped_broker):
     again = "/api/multicloud/v1/vim_types"
     assert request(broker.url, "GET", again).status == 200
     assert len(wait_until(lambda: logged(broker, again))) == 1
+
+
+def test_one_stalled_pipe_for_both_logs_blocks_no_worker(piped_broker):
+    """stdout and stderr on one pipe nobody reads (as journald's stream):
+    the drop warnings, on stderr, do not block the worker either."""
+    broker = piped_broker(workers=2, access_log_buffer=20, stderr_too=True)
+    fcntl.fcntl(broker.read_end, fcntl.F_SETPIPE_SZ, 4096)
+    statuses = load(broker.url, VIM_TYPES, 400, connections=4)
+    assert statuses == [200] * 400
+    broker.read_lines()  # the reader comes back: whatever was queued follows
+    again = "/api/multicloud/v1/vim_types"
+    assert request(broker.url, "GET", again).status == 200
+    wait_until(lambda: logged(broker, again))
+    assert any("lines dropped" in line for line in broker.read_lines())
 
 
 # --- the line is written once the answer is sent -------------------------------------

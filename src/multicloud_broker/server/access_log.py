@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from multicloud_broker.core import routes
 from multicloud_broker.logs import REQUEST_CONTEXT, RequestContext
-from multicloud_broker.server.log_writer import DEFAULT_CAPACITY, LineWriter
+from multicloud_broker.server.log_writer import DEFAULT_CAPACITY, LineWriter, flush_all
 
 # Longest logged value, so that a line stays below PIPE_BUF (one atomic write).
 PATH_LIMIT, VALUE_LIMIT = 1024, 160
@@ -120,8 +120,12 @@ class AccessLog:
         return self.writer.dropped
 
     def close(self) -> None:
-        """Write what is queued and close the file (never stdout or stderr)."""
+        """Write what is queued and close the file (never stdout or stderr).
+
+        Called when a worker stops: the application log's queue is written
+        out too, as the worker may then end without running atexit handlers."""
         self.writer.close()
+        flush_all()
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
         exchange = _Exchange(environ)

@@ -17,6 +17,7 @@ request side.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import errno
 import logging
@@ -44,6 +45,16 @@ _dropped_by_closed = 0
 def dropped_lines() -> int:
     """Lines this process could not log since it started (all writers, closed ones too)."""
     return _dropped_by_closed + sum(w.dropped for w in list(_writers))
+
+
+def flush_all(timeout: float = 5.0) -> None:
+    """Write out every writer's queue: before a worker exits (oslo.service
+    ends workers with os._exit, which runs no atexit handler)."""
+    for writer in list(_writers):
+        writer.flush(timeout)
+
+
+atexit.register(flush_all)
 
 
 class LineWriter:
