@@ -98,6 +98,15 @@ class Reloader:
         logging.getLogger().setLevel(self.conf.log_level)
         return True
 
+    def diagnose(self) -> str:
+        """What the checks find wrong with the live configuration now, if anything
+        (a file may have changed since start): the likely reason workers die."""
+        try:
+            check(self.conf)
+        except Exception as exc:
+            return " ".join(str(exc).split())
+        return ""
+
 
 class ReplaceableService(service.ServiceBase):
     """Runs one service made by `make()`; can swap it for a fresh one in place.
@@ -160,9 +169,17 @@ class InProcessLauncher(service.ServiceLauncher):
         super().handle_signal()
         # Called after oslo's own handler is added: handlers run newest first.
         self.signal_handler.add_handler("SIGTERM", self._note_term)
+        self.signal_handler.add_handler("SIGHUP", self._hang_up)
 
     def _note_term(self, *args) -> None:
         self.terminated = True
+
+    def _hang_up(self, *args) -> None:
+        # oslo's own handler (run next) ends wait()'s loop on a terminal
+        # hang-up but leaves the service running, so wait() never returned.
+        if _in_terminal_foreground():
+            LOG.info("SIGHUP from the terminal: stopping")
+            self.stop()
 
     def launch_service(self, svc: ReplaceableService, workers: int = 1) -> None:
         self.replaceable = svc
@@ -269,8 +286,10 @@ class RollingProcessLauncher(service.ProcessLauncher):
         while self._exits and now - self._exits[0] > CRASH_WINDOW:
             self._exits.popleft()
         if len(self._exits) >= CRASH_LIMIT and not self.failure:
-            self.failure = (f"workers keep exiting: {len(self._exits)} unexpected "
-                            f"exits within {CRASH_WINDOW:g}s (the last: {pid}); stopping")
+            found = self.reloader.diagnose()
+            self.failure = (f"workers keep exiting: {len(self._exits)} unexpected exits "
+                            f"within {CRASH_WINDOW:g}s (the last: {pid})"
+                            f"{'; ' + found if found else ''}; stopping")
             LOG.error("%s", self.failure)
             self.running = False
 
