@@ -313,3 +313,16 @@ def test_postgresql_going_down_is_ridden_out_for_regions_seen(tmp_path, plugin, 
             assert "PostgreSQL" in message and "not seen recently" in message, message
     finally:
         own.stop()
+
+
+def test_no_password_configured_is_said_plainly(pg, monkeypatch):
+    monkeypatch.delenv("MULTICLOUD_BROKER_PG_PASSWORD", raising=False)
+    with pytest.raises(InventoryConfigError, match="none is set"):
+        PostgresInventory(pg.url(pg.database())).check()
+
+
+def test_the_environment_password_wins_over_the_file(pg, tmp_path, monkeypatch):
+    wrong = tmp_path / "stale-password"
+    wrong.write_text("an-old-password\n")
+    monkeypatch.setenv("MULTICLOUD_BROKER_PG_PASSWORD", BROKER_PASSWORD)
+    PostgresInventory(pg.url(pg.database()), str(wrong)).check()

@@ -124,11 +124,21 @@ class PostgresInventory:
         # statement_timeout lets the server cancel a stuck query cleanly (the
         # connection survives); the socket timeout, longer, is the net under
         # it (a server gone silent) and bounds connecting too.
-        return pg.Connection(a.user, host=a.host, port=a.port, database=a.database,
-                             password=password, timeout=self._timeout + 5,
-                             application_name="multicloud-broker",
-                             startup_params={"statement_timeout":
-                                             str(int(self._timeout * 1000))})
+        try:
+            return pg.Connection(a.user, host=a.host, port=a.port, database=a.database,
+                                 password=password, timeout=self._timeout + 5,
+                                 application_name="multicloud-broker",
+                                 startup_params={"statement_timeout":
+                                                 str(int(self._timeout * 1000))})
+        except (AttributeError, TypeError, pg.InterfaceError) as exc:
+            # Without a password pg8000 fails on the server's password request
+            # (an AttributeError in 1.31): say what is missing instead.
+            if password is None and (not isinstance(exc, pg.InterfaceError)
+                                     or "password" in str(exc).lower()):
+                raise InventoryRefused(
+                    "inventory (PostgreSQL) asked for a password and none is set: "
+                    f"set {PASSWORD_ENV} or [inventory] postgresql_password_file") from None
+            raise
 
     def check(self) -> None:
         """Connect, then create or upgrade the schema: start-up and reload."""
