@@ -15,13 +15,14 @@ LOG = logging.getLogger(__name__)
 
 
 def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
-          reload_conf: Callable[[], cfg.ConfigOpts]) -> int:
+          reload_conf: Callable[[], cfg.ConfigOpts] | None = None) -> int:
     """Serve `app_factory()`'s app until SIGTERM/SIGINT; returns the exit status.
 
     0 after SIGTERM (drained), 1 when the server stopped for any other reason
     (workers that keep dying, a fatal error). `reload_conf` builds a fresh
     configuration from the same sources (files, environment, flags); on
-    SIGHUP it is checked before the live one is reloaded.
+    SIGHUP it is checked before the live one is reloaded (None: `conf`'s
+    files and the environment, re-read).
     Raises BindError (from sockets) when the address or certificate is unusable.
     """
     # Imported here: oslo.service's classes exist once its backend is chosen.
@@ -37,7 +38,7 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
              "open-file limit %d", conf.web_framework, scheme, conf.bind_host,
              conf.bind_port, workers, nofile)
     replaceable = ReplaceableService(lambda: WSGIService(conf, sock, app_factory))
-    reloader = Reloader(conf, reload_conf)
+    reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)))
     # One worker is served in this process; more are forked, sharing `sock`.
     if workers == 1:
         launcher = InProcessLauncher(conf, reloader)
@@ -46,3 +47,20 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
     launcher = RollingProcessLauncher(conf, reloader)
     launcher.launch_service(replaceable, workers=workers)
     return launcher.wait()
+
+
+def _reread(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """A fresh configuration from `conf`'s config files and the environment."""
+    import os
+
+    from multicloud_broker.config import ConfigError, apply_environment, new_conf, validate
+    fresh = new_conf()
+    try:
+        fresh([arg for path in conf.config_file for arg in ("--config-file", path)],
+              project="multicloud-broker", default_config_files=[],
+              default_config_dirs=[], use_env=False)
+        apply_environment(fresh, os.environ)
+        validate(fresh)
+    except (cfg.Error, ValueError) as exc:
+        raise ConfigError(" ".join(str(exc).split())) from None
+    return fresh
