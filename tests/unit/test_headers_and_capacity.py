@@ -103,3 +103,19 @@ def test_fan_out_over_the_vim_bound_is_413():
     fan_out.check_count(2)
     with pytest.raises(PayloadTooLarge, match="at most 2"):
         fan_out.check_count(3)
+
+
+def test_fan_out_check_past_the_timeout_is_left_out_and_logged(caplog):
+    import threading
+    release = threading.Event()
+
+    def stuck():
+        release.wait(5)
+        return True
+    try:
+        results = CapacityFanOut(timeout=0.2, concurrency=2).run({"slow": stuck,
+                                                                  "fast": lambda: True})
+    finally:
+        release.set()
+    assert results == {"slow": None, "fast": True}
+    assert "capacity check of slow left out: no answer within capacity_timeout" in caplog.text
