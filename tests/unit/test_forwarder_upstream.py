@@ -159,3 +159,27 @@ def test_abandoned_answer_without_close_frees_its_slot(hostile):
     del response  # a server that never calls close()
     gc.collect()
     assert _read(fw.forward(_request(), PLUGIN, hostile.url, "/a/echo"))
+
+
+def test_https_plugin_verified_with_the_system_trust(tmp_path, monkeypatch):
+    import ssl
+
+    from tests.server.helpers import self_signed
+    from tests.support.upstreams import PluginServer
+    cert, key = self_signed(tmp_path)
+    server = PluginServer()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server._httpd.socket = context.wrap_socket(server._httpd.socket, server_side=True)
+    base = f"https://127.0.0.1:{server.port}"
+    with server:
+        # Unknown certificate: the plugin is not trusted, nothing is sent.
+        with pytest.raises(BadGateway, match="TLS"):
+            _forwarder().forward(_request(), PLUGIN, base, "/a/x")
+        assert server.requests == []
+        # Trusted (the system trust store names it): forwarded, and reused.
+        monkeypatch.setenv("SSL_CERT_FILE", cert)
+        fw = _forwarder()
+        for _ in range(2):
+            assert b'"path": "/a/x"' in _read(fw.forward(_request(), PLUGIN, base, "/a/x"))
+        assert len(server.requests) == 2

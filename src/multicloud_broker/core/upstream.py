@@ -14,6 +14,7 @@ from __future__ import annotations
 import http.client
 import io
 import re
+import select
 import socket
 import ssl
 import threading
@@ -93,7 +94,6 @@ class Connection:
         self.host, self.port, self.tls = host, port, tls
         self.sock: socket.socket | None = None
         self.deadline: Deadline | None = None
-        self.used = False  # has carried an answer before (a reused connection)
 
     def connect(self, timeout: float) -> None:
         try:
@@ -150,8 +150,7 @@ class Connection:
 
 
 def _readable(sock: socket.socket) -> bool:
-    import select  # green once patched; only TLS connections need it
-    return bool(select.select([sock], [], [], 0)[0])
+    return bool(select.select([sock], [], [], 0)[0])  # green once patched
 
 
 def _reason(exc: BaseException) -> str:
@@ -196,7 +195,6 @@ class PluginPool:
         """Give a connection back: kept if `reusable`, else closed."""
         try:
             if reusable and conn.sock is not None and len(self._idle) < self._max_idle:
-                conn.used = True
                 conn.deadline = None
                 self._idle.append(conn)
             else:
