@@ -61,6 +61,23 @@ def _swagger(broker: BrokerProcess) -> dict:
     return reply.json()
 
 
+def _resolved(doc: dict, item: dict) -> dict:
+    """`item`, or what its local `$ref` ("#/responses/X") points to."""
+    ref = item.get("$ref")
+    if ref is None:
+        return item
+    kind, name = ref.removeprefix("#/").split("/")
+    return doc[kind][name]
+
+
+def _parameters(doc: dict, operation: dict) -> list[dict]:
+    return [_resolved(doc, p) for p in operation["parameters"]]
+
+
+def _responses(doc: dict, operation: dict) -> dict[str, dict]:
+    return {status: _resolved(doc, r) for status, r in operation["responses"].items()}
+
+
 # Every path the API serves, with its methods, as a client writes it (API.md).
 _VIM0 = "/api/multicloud/v0/{vimid}"
 _VIM1 = "/api/multicloud/v1/{cloud_owner}/{cloud_region_id}"
@@ -91,7 +108,7 @@ def test_swagger_types_the_path_parameters(broker: BrokerProcess) -> None:
     patterns = {}
     for item in doc["paths"].values():
         for operation in item.values():
-            for param in operation["parameters"]:
+            for param in _parameters(doc, operation):
                 if param["in"] == "path":
                     assert param["required"] is True and param["type"] == "string", param
                     patterns.setdefault(param["name"], set()).add(param["pattern"])
@@ -119,17 +136,17 @@ def test_swagger_describes_the_broker_s_own_answers(broker: BrokerProcess) -> No
     assert definitions["Error"]["properties"]["error"]["type"] == "string"
     for version in ("v0", "v1"):
         base = f"/api/multicloud/{version}"
-        vim_types = paths[f"{base}/vim_types"]["get"]["responses"]
+        vim_types = _responses(doc, paths[f"{base}/vim_types"]["get"])
         assert vim_types["200"]["schema"] == {"$ref": "#/definitions/VimTypes"}
         capacity = paths[f"{base}/check_vim_capacity"]["post"]
-        (body,) = [p for p in capacity["parameters"] if p["in"] == "body"]
+        (body,) = [p for p in _parameters(doc, capacity) if p["in"] == "body"]
         assert body["required"] is True
         name = f"CapacityRequest{version.upper()}"
         assert body["schema"] == {"$ref": f"#/definitions/{name}"}
         # The default [plugins] capacity_max_vims of the broker under test.
         assert definitions[name]["properties"]["VIMs"]["maxItems"] == 100
         assert definitions[name]["required"] == ["VIMs"]
-        answers = capacity["responses"]
+        answers = _responses(doc, capacity)
         assert answers["200"]["schema"] == {
             "$ref": f"#/definitions/CapacityAnswer{version.upper()}"}
         assert {"400", "413"} <= set(answers)
@@ -145,12 +162,40 @@ def test_swagger_forwarded_calls_answer_as_the_plugin_or_with_an_error(
         if "{vimid}" not in path and "{cloud_owner}" not in path:
             continue
         for method, operation in item.items():
-            answers = operation["responses"]
+            answers = _responses(doc, operation)
             assert "default" in answers and "schema" not in answers["default"], (path, method)
             for status in ("400", "404", "413", "502", "503", "504"):
                 assert answers[status]["schema"] == {"$ref": "#/definitions/Error"}, (
                     path, method, status)
             assert "produces" not in operation  # the plugin's media type
+
+
+def test_swagger_documents_the_transaction_id_on_every_answer(broker: BrokerProcess) -> None:
+    doc = _swagger(broker)
+    for path, item in doc["paths"].items():
+        forwarded = "{vimid}" in path or "{cloud_owner}" in path
+        for method, operation in item.items():
+            names = [p["name"] for p in _parameters(doc, operation) if p["in"] == "header"]
+            assert names == ["X-TransactionID"], (path, method)
+            for status, answer in _responses(doc, operation).items():
+                header = answer["headers"]["X-TransactionID"]
+                assert header["x-required"] is True, (path, method, status)
+                # The broker's own answers carry its token; a plugin may set another.
+                assert ("pattern" in header) != forwarded, (path, method, status)
+
+
+def test_swagger_describes_the_health_endpoints(broker: BrokerProcess) -> None:
+    doc = _swagger(broker)
+    healthz = _responses(doc, doc["paths"]["/healthz"]["get"])
+    assert healthz["200"]["schema"] == {"$ref": "#/definitions/Health"}
+    readyz = _responses(doc, doc["paths"]["/readyz"]["get"])
+    assert readyz["200"]["schema"] == readyz["503"]["schema"] == {
+        "$ref": "#/definitions/Readiness"}
+    for path, name in (("/healthz", "Health"), ("/readyz", "Readiness")):
+        reply = call(broker.url, "GET", path)
+        schema = {**doc["definitions"][name], "definitions": doc["definitions"]}
+        assert reply.status == 200, reply
+        assert jsonschema_rs.Draft4Validator(schema).is_valid(reply.json()), reply
 
 
 def test_swagger_examples_match_the_documented_shapes(broker: BrokerProcess) -> None:
@@ -163,7 +208,7 @@ def test_swagger_examples_match_the_documented_shapes(broker: BrokerProcess) -> 
         assert jsonschema_rs.Draft4Validator(schema).is_valid(example), name
     for item in doc["paths"].values():
         for operation in item.values():
-            for param in operation["parameters"]:
+            for param in _parameters(doc, operation):
                 if "x-example" in param:
                     assert re.fullmatch(param["pattern"], param["x-example"]), param
 

@@ -9,6 +9,8 @@ no more and no less.
 
 The base path is `/` and each path is written in full: most routes are under
 `/api/multicloud/`, but not all (health endpoints live at the root).
+Parameters and answers shared by many operations are written once, in the
+document's `parameters` and `responses`, and referred to.
 """
 
 from __future__ import annotations
@@ -19,10 +21,6 @@ from multicloud_broker import __version__
 from multicloud_broker.core.routes import PREFIX, ROUTES, Route
 
 DEFAULT_CAPACITY_MAX_VIMS = 100
-_REF_ERROR = {"$ref": "#/definitions/Error"}
-_TXID = {"X-TransactionID": {
-    "type": "string",
-    "description": "The request's transaction id: the client's, or one the broker made"}}
 
 # Path parameters, as core/vimid.py and core/routes.py accept them. A vim id
 # that spells a name the broker answers itself (v0/vim_types) is routed there,
@@ -32,21 +30,98 @@ _OWNER = "[0-9a-zA-Z-]+"
 _REGION = "[0-9a-zA-Z_-]+"
 _OWN_NAMES = "vim_types|check_vim_capacity"
 _FIXED_NAMES = "registry|extensions|infra_workload"
-# One path segment; none of `.`/`..` (refused as dot-segments) nor encoded
-# characters (an encoded `/` or `\` is refused; others would not match this).
+# One path segment, never `.` or `..` (refused as dot-segments) and with
+# nothing percent-encoded (an encoded `/` or `\` is refused).
 _SEGMENT = "[0-9A-Za-z_~-][0-9A-Za-z._~-]*"
+_TXID_TOKEN = "[A-Za-z0-9._:-]{1,128}"
+
+
+def _path_param(name: str, pattern: str, example: str, description: str) -> dict:
+    return {"name": name, "in": "path", "required": True, "type": "string",
+            "pattern": pattern, "x-example": example, "description": description}
+
+
 _PARAMETERS = {
-    "vimid": {"pattern": f"^(?!({_OWN_NAMES})$){_OWNER}_{_REGION}$",
-              "x-example": "CloudOwner_RegionOne",
-              "description": "Vim id: {cloud-owner}_{cloud-region-id}; the owner has no `_`"},
-    "cloud_owner": {"pattern": f"^{_OWNER}$", "x-example": "CloudOwner",
-                    "description": "The cloud region's cloud-owner (no `_`)"},
-    "cloud_region_id": {"pattern": f"^{_REGION}$", "x-example": "RegionOne",
-                        "description": "The cloud region's cloud-region-id"},
-    "rest": {"pattern": f"^(?!({_FIXED_NAMES})$){_SEGMENT}$", "x-example": "tenants",
-             "description": "The rest of the path, passed to the plugin as it is. Any "
-                            "number of segments is forwarded; documented as one segment."},
+    "vimid": _path_param("vimid", f"^(?!({_OWN_NAMES})$){_OWNER}_{_REGION}$",
+                         "CloudOwner_RegionOne",
+                         "Vim id: {cloud-owner}_{cloud-region-id}; the owner has no `_`"),
+    "cloud_owner": _path_param("cloud_owner", f"^{_OWNER}$", "CloudOwner",
+                               "The cloud region's cloud-owner (no `_`)"),
+    "cloud_region_id": _path_param("cloud_region_id", f"^{_REGION}$", "RegionOne",
+                                   "The cloud region's cloud-region-id"),
+    "rest": _path_param("rest", f"^(?!({_FIXED_NAMES})$){_SEGMENT}$", "tenants",
+                        "The rest of the path, passed to the plugin as it is. Any "
+                        "number of segments is forwarded; documented as one."),
+    "transaction_id": {
+        "name": "X-TransactionID", "in": "header", "required": False, "type": "string",
+        "description": f"Kept if a token of {_TXID_TOKEN}, else replaced by a generated "
+                       "one (logged); sent to the plugin and returned on the answer"},
 }
+
+_TXID_ANY = {"X-TransactionID": {
+    "type": "string", "x-required": True,
+    "description": "The request's transaction id: the client's, or one the broker "
+                   "made (on a forwarded call the plugin may have set its own)"}}
+_TXID = {"X-TransactionID": {**_TXID_ANY["X-TransactionID"], "pattern": f"^{_TXID_TOKEN}$"}}
+
+
+def _answer(description: str, schema: str | None = None, headers: dict = _TXID) -> dict:
+    answer = {"description": description, "headers": dict(headers)}
+    if schema:
+        answer["schema"] = {"$ref": f"#/definitions/{schema}"}
+    return answer
+
+
+def _error(description: str, headers: dict = _TXID) -> dict:
+    return _answer(description, "Error", headers)
+
+
+_RESPONSES = {
+    # Any request can meet these before its route is answered.
+    "BadFraming": _error("Refused request: malformed framing or path"),
+    "TooLarge": _error("Request body over the configured limit"),
+    "VimTypes": _answer("Each cloud type of the catalog with its versions", "VimTypes"),
+    "Swagger": _answer("This document", "SwaggerDocument"),
+    "Healthy": _answer("The worker answering is serving", "Health"),
+    "Ready": _answer("Ready for traffic", "Readiness"),
+    "NotReady": _answer("Not ready: catalog not loaded, inventory not answering, "
+                        "or draining", "Readiness"),
+    "CapacityV0": _answer("The vim ids that can host the resources", "CapacityAnswerV0"),
+    "CapacityV1": _answer("The regions that can host the resources", "CapacityAnswerV1"),
+    "BadCapacityRequest": _error("Body not JSON or not the documented shape"),
+    "CapacityTooLarge": _error("Body too large, or more VIMs than allowed"),
+    "Done": _answer("Done"),  # a route this module has no schema for yet
+    # A forwarded call: the plugin's answer, or an error of the broker's own.
+    # (A plugin's answer with one of these statuses passes unchanged too; ONAP's
+    # MultiCloud plugins answer errors in the same shape.)
+    "PluginAnswer": _answer("The plugin's answer: status, headers and body passed "
+                            "on unchanged", headers=_TXID_ANY),
+    "RefusedPath": _error("Refused path (dot-segments, encoded `/` or `\\`, control "
+                          "characters) or framing; nothing was sent to the plugin",
+                          _TXID_ANY),
+    "UnknownRegion": _error("Unknown cloud region, malformed vim id, or a cloud type "
+                            "with no plugin", _TXID_ANY),
+    "ForwardTooLarge": _error("Request body over the configured limit", _TXID_ANY),
+    "PluginUnreachable": _error("Plugin unreachable or its answer broken", _TXID_ANY),
+    "InventoryUnreachable": _error("Inventory unreachable", _TXID_ANY),
+    "PluginTimeout": _error("Plugin too slow", _TXID_ANY),
+}
+
+_FRAMING = {"400": "BadFraming", "413": "TooLarge"}
+# Each action the broker answers itself: status -> response name.
+_LOCAL = {
+    "vim_types": {**_FRAMING, "200": "VimTypes"},
+    "swagger": {**_FRAMING, "200": "Swagger"},
+    "healthz": {**_FRAMING, "200": "Healthy"},
+    "readyz": {**_FRAMING, "200": "Ready", "503": "NotReady"},
+    "check_capacity_v0": {"200": "CapacityV0", "400": "BadCapacityRequest",
+                          "413": "CapacityTooLarge"},
+    "check_capacity_v1": {"200": "CapacityV1", "400": "BadCapacityRequest",
+                          "413": "CapacityTooLarge"},
+}
+_FORWARDED = {"default": "PluginAnswer", "400": "RefusedPath", "404": "UnknownRegion",
+              "413": "ForwardTooLarge", "502": "PluginUnreachable",
+              "503": "InventoryUnreachable", "504": "PluginTimeout"}
 
 
 def _capacity_request(vims_items: dict, example_vims: list, max_vims: int) -> dict:
@@ -56,7 +131,7 @@ def _capacity_request(vims_items: dict, example_vims: list, max_vims: int) -> di
             # Any JSON number is passed on to the plugins (ONAP sends integers
             # for vCPU and Storage); a missing one is sent as 0.
             "vCPU": {"type": "number", "description": "Virtual CPUs (0 when missing)"},
-            "Memory": {"type": "number", "description": "Memory, MB (0 when missing)"},
+            "Memory": {"type": "number", "description": "Memory (0 when missing)"},
             "Storage": {"type": "number", "description": "Disk, GB (0 when missing)"},
             "VIMs": {"type": "array", "items": vims_items, "maxItems": max_vims,
                      "description": f"At most {max_vims} VIMs (413 above). Unknown, "
@@ -105,11 +180,11 @@ def _definitions(max_vims: int) -> dict:
 
 
 def swagger_document(capacity_max_vims: int = DEFAULT_CAPACITY_MAX_VIMS) -> bytes:
-    """The whole document, serialised."""
+    """The whole document, serialised; `capacity_max_vims` is the configured
+    bound on the VIMs of one check_vim_capacity."""
     paths: dict = {}
     for route in ROUTES:
-        path = _full_path(route)
-        paths.setdefault(path, {}).update(
+        paths.setdefault(_full_path(route), {}).update(
             {m.lower(): _operation(route, m) for m in route.methods})
     doc = {
         "swagger": "2.0",
@@ -122,9 +197,11 @@ def swagger_document(capacity_max_vims: int = DEFAULT_CAPACITY_MAX_VIMS) -> byte
         "schemes": ["http", "https"],
         "consumes": ["application/json"],
         "paths": paths,
+        "parameters": _PARAMETERS,
+        "responses": _RESPONSES,
         "definitions": _definitions(capacity_max_vims),
     }
-    return json.dumps(doc, indent=1).encode()
+    return json.dumps(doc).encode()
 
 
 def _full_path(route: Route) -> str:
@@ -132,75 +209,31 @@ def _full_path(route: Route) -> str:
     return getattr(route, "root", PREFIX) + route.template.replace(":path", "")
 
 
-def _error(description: str, *headers: str) -> dict:
-    more = {"Allow": {"type": "string"}} if "Allow" in headers else {}
-    return {"description": description, "schema": _REF_ERROR, "headers": {**_TXID, **more}}
-
-
-def _ok(description: str, ref: str | None = None) -> dict:
-    answer = {"description": description, "headers": dict(_TXID)}
-    if ref:
-        answer["schema"] = {"$ref": f"#/definitions/{ref}"}
-    return answer
-
-
-# Errors any request can meet before its route is answered.
-_FRAMING = {"400": _error("Refused request: malformed framing or path"),
-            "413": _error("Request body over the configured limit")}
-
-_LOCAL = {
-    "vim_types": {"200": _ok("Each cloud type of the catalog with its versions",
-                             "VimTypes")},
-    "swagger": {"200": _ok("This document", "SwaggerDocument")},
-    "healthz": {"200": _ok("The worker answering is serving", "Health")},
-    "readyz": {"200": _ok("Ready for traffic", "Readiness"),
-               "503": {**_ok("Not ready: catalog not loaded, inventory not answering, "
-                             "or draining", "Readiness")}},
-    "check_capacity_v0": {"200": _ok("The vim ids that can host the resources",
-                                     "CapacityAnswerV0"),
-                          "400": _error("Body not JSON or not the documented shape"),
-                          "413": _error("Body too large, or more VIMs than allowed")},
-    "check_capacity_v1": {"200": _ok("The regions that can host the resources",
-                                     "CapacityAnswerV1"),
-                          "400": _error("Body not JSON or not the documented shape"),
-                          "413": _error("Body too large, or more VIMs than allowed")},
-}
-
-_FORWARDED = {
-    "default": {"description": "The plugin's answer: status, headers and body "
-                               "passed on unchanged", "headers": dict(_TXID)},
-    "400": _error("Refused path (dot-segments, encoded `/` or `\\`, control "
-                  "characters) or framing; nothing was sent to the plugin"),
-    "404": _error("Unknown cloud region, malformed vim id, or a cloud type "
-                  "with no plugin"),
-    "413": _error("Request body over the configured limit"),
-    "502": _error("Plugin unreachable or its answer broken"),
-    "503": _error("Inventory unreachable"),
-    "504": _error("Plugin too slow"),
-}
+def _ref(kind: str, name: str) -> dict:
+    return {"$ref": f"#/{kind}/{name}"}
 
 
 def _operation(route: Route, method: str) -> dict:
-    params: list[dict] = [{"name": name, "in": "path", "required": True, "type": "string",
-                           **_PARAMETERS.get(name, {})} for name in route.params]
-    if route.action == "forward":
-        responses = dict(_FORWARDED)
-        if method in ("POST", "PUT", "PATCH"):
-            params.append({"name": "body", "in": "body", "required": False,
-                           "description": "Passed to the plugin unchanged",
-                           "schema": {}})
-    else:
-        responses = {**_FRAMING, **_LOCAL.get(route.action, {"200": _ok(route.summary)})}
+    params = [_ref("parameters", name) for name in route.params]
+    params.append(_ref("parameters", "transaction_id"))
+    forwarded = route.action == "forward"
+    if forwarded and method in ("POST", "PUT", "PATCH"):
+        params.append({"name": "body", "in": "body", "required": False,
+                       "description": "Passed to the plugin unchanged", "schema": {}})
     if route.action.startswith("check_capacity"):
         version = route.action[-2:].upper()
         params.append({"name": "body", "in": "body", "required": True,
                        "schema": {"$ref": f"#/definitions/CapacityRequest{version}"}})
+    statuses = _FORWARDED if forwarded else _LOCAL.get(route.action,
+                                                         {**_FRAMING, "200": "Done"})
     operation_id = "_".join([method.lower(), *filter(None, _full_path(route).replace(
         "{", "").replace("}", "").replace(".", "_").split("/"))])
     operation = {"summary": route.summary, "operationId": operation_id,
-                 "parameters": params, "responses": responses}
-    if route.action != "forward":
-        # No `produces` on forwarded calls: the plugin chooses its answers'
-        # media types, and a 204 has none.
+                 "parameters": params,
+                 "responses": {status: _ref("responses", name)
+                               for status, name in statuses.items()}}
+    if not forwarded:
+        # Forwarded calls have none: the plugin chooses its answers' media
+        # types, and a 204 has none.
         operation["produces"] = ["application/json"]
     return operation
