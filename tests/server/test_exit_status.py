@@ -9,14 +9,16 @@ import pty
 import signal
 import subprocess
 import termios
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.server.helpers import DefaultWorkersBroker, base_config, stderr_lines, wait_until, worker_pids
+from tests.server.helpers import SLOW_PATH, DefaultWorkersBroker, base_config, stderr_lines, wait_until, worker_pids
 from tests.support.broker import broker_env
 from tests.support.client import request
 
 VIM_TYPES = "/api/multicloud/v0/vim_types"
+SLOW = "/api/multicloud/v0/proc_RegionOne/slow"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -87,3 +89,29 @@ def _answers(url: str) -> bool:
         return request(url, "GET", VIM_TYPES, timeout=2).status == 200
     except OSError:
         return False
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sigterm_during_a_reload_drains_and_exits_zero(make_broker, plugin, workers):
+    broker = make_broker(workers=workers)
+    children = worker_pids(broker.pid)
+    plugin.clear_requests()
+    with ThreadPoolExecutor(4) as pool:
+        calls = [pool.submit(request, broker.url, "GET", SLOW, timeout=30) for _ in range(4)]
+        wait_until(lambda: len(plugin.requests_to(SLOW_PATH)) == 4)  # 1 s each, in flight
+        os.kill(broker.pid, signal.SIGHUP)
+        wait_until(lambda: stderr_lines(broker, "draining"))  # the reload is under way
+        os.kill(broker.pid, signal.SIGTERM)
+        replies = [call.result() for call in calls]
+    assert [r.status for r in replies] == [200] * 4
+    assert broker._proc.wait(timeout=40) == 0
+    assert not any(_alive(pid) for pid in children | worker_pids(broker.pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -198,10 +198,12 @@ class InProcessLauncher(service.ServiceLauncher):
             except Exception as exc:
                 LOG.error("SIGHUP: the new server could not start, the running one "
                           "keeps serving: %s: %s", type(exc).__name__, exc)
-        # Signals that came during the swap are sent again once oslo's
-        # handlers are back (wait() re-installs them when this returns).
-        for name in sorted(pending, reverse=True):  # SIGTERM before SIGHUP
-            eventlet.spawn(os.kill, os.getpid(), getattr(signal, name))
+        # A signal that came during the swap is sent again once oslo's
+        # handlers are back (wait() re-installs them when this returns);
+        # SIGTERM wins: a SIGHUP after it would meet no handler.
+        if pending:
+            signo = signal.SIGTERM if "SIGTERM" in pending else signal.SIGHUP
+            eventlet.spawn(os.kill, os.getpid(), signo)
 
     def exit_status(self, status: object) -> int:
         return EXIT_TERMINATED if self.terminated else (status if isinstance(status, int)
