@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.server.helpers import SLOW_PATH, DefaultWorkersBroker, base_config, stderr_lines, wait_until, worker_pids
+from tests.server.helpers import (SLOW_PATH, DefaultWorkersBroker, base_config, stderr_lines,
+                                  wait_until, worker_pids)
 from tests.support.broker import broker_env
 from tests.support.client import request
 

@@ -13,7 +13,7 @@ import time
 import pytest
 from importlib.metadata import version
 
-from tests.server.helpers import (LoadRun, base_config, self_signed, stderr_lines, wait_until,
+from tests.server.helpers import (LoadRun, base_config, stderr_lines, wait_until,
                                   worker_pids)
 from tests.support.broker import write_config
 from tests.support.client import request

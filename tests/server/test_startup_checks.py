@@ -60,7 +60,8 @@ CASES = {
     "sqlite_path below a file": (lambda t: _config(t, inventory={
         "sqlite_path": _a_file(t) / "inventory.sqlite"}), ["inventory", "a-file"]),
     "endpoint without host": (lambda t: _config(t, plugins={
-        "endpoints": {"multicloud-ocata": "http://"}}), ["endpoints", "multicloud-ocata", "no host"]),
+        "endpoints": {"multicloud-ocata": "http://"}}),
+        ["endpoints", "multicloud-ocata", "no host"]),
     "endpoint port out of range": (lambda t: _config(t, plugins={
         "endpoints": {"multicloud-ocata": "http://127.0.0.1:99999"}}),
         ["endpoints", "multicloud-ocata", "99999"]),

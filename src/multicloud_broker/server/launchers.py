@@ -87,7 +87,8 @@ class Reloader:
             LOG.error("SIGHUP refused, workers keep the running configuration: "
                       "%s: %s", type(exc).__name__, " ".join(str(exc).split()))
             return False
-        before = {name: self.conf[name] for name in ("bind_host", "bind_port", "backlog")}
+        before = {name: self.conf[name]
+                  for name in ("bind_host", "bind_port", "backlog", "workers")}
         if not self.conf.reload_config_files():
             LOG.error("SIGHUP refused: the config files changed while being reloaded")
             return False
