@@ -173,6 +173,18 @@ PLUGIN_OPTS = [
                  help="Overall bound of one check_vim_capacity fan-out."),
 ]
 
+REGION_API_OPTS = [
+    cfg.StrOpt("username", default="",
+               help="User of the regions API (A&AI's cloud-region paths on the "
+                    "broker's port, HTTP basic auth). The API is off, its paths "
+                    "answered 404, unless a username and a password are set."),
+    cfg.StrOpt("password", default="", secret=True,
+               help="Password of the regions API user."),
+    cfg.StrOpt("password_file", default="",
+               help="File whose first line is the regions API password "
+                    "(e.g. a mounted Secret); used when `password` is empty."),
+]
+
 SSL_OPTS = [
     cfg.BoolOpt("enabled", default=False, help="Serve HTTPS (SSL_ENABLED)."),
     cfg.StrOpt("cert_file", default="", help="PEM certificate (chain) file."),
@@ -186,6 +198,7 @@ GROUPS = {
     "msb": MSB_OPTS,
     "plugins": PLUGIN_OPTS,
     "ssl": SSL_OPTS,
+    "region_api": REGION_API_OPTS,
 }
 
 # ONAP deployment variables -> (group, option); oslo.config parses the values.
@@ -295,6 +308,19 @@ def validate(conf: cfg.ConfigOpts) -> None:
     for name, url in conf.plugins.endpoints.items():
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"[plugins] endpoints: {name} needs an http(s) URL, got {url!r}")
+    api = conf.region_api
+    if api.password_file and not api.password:
+        try:
+            with open(api.password_file, encoding="utf-8") as f:
+                if not f.readline().strip("\r\n"):
+                    raise ConfigError(f"[region_api] password_file {api.password_file} "
+                                      "has an empty first line")
+        except OSError as exc:
+            raise ConfigError(f"[region_api] cannot read password_file "
+                              f"{api.password_file}: {exc.strerror}") from None
+    if bool(api.username) != bool(api.password or api.password_file):
+        raise ConfigError("[region_api] needs both username and password (or "
+                          "password_file) to turn the regions API on, or neither")
 
 
 def catalog_path(conf: cfg.ConfigOpts) -> str:

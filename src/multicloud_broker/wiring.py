@@ -11,6 +11,7 @@ from multicloud_broker.core.broker import Broker
 from multicloud_broker.core.capacity import CapacityFanOut
 from multicloud_broker.core.catalog import PluginCatalog
 from multicloud_broker.core.forwarder import Forwarder
+from multicloud_broker.core.regions import Credentials, RegionApi
 from multicloud_broker.inventory import Inventory, InventoryConfigError, RegionStore
 from multicloud_broker.inventory.aai import AaiInventory
 from multicloud_broker.inventory.cache import CachedInventory
@@ -18,13 +19,15 @@ from multicloud_broker.inventory.postgresql import postgres_inventory
 from multicloud_broker.inventory.sqlite import SqliteInventory
 
 
-def build_inventory(conf: cfg.ConfigOpts) -> Inventory:
-    """The configured inventory, with the per-worker cache for A&AI and PostgreSQL."""
+def build_inventory(conf: cfg.ConfigOpts, store: RegionStore | None = None) -> Inventory:
+    """The configured inventory, with the per-worker cache for A&AI and PostgreSQL;
+    `store`: the sqlite or PostgreSQL store to use (one pool, shared with the
+    regions API), else a new one."""
     inv = conf.inventory
     if inv.backend == "sqlite":
-        return SqliteInventory(inv.sqlite_path)
+        return store or SqliteInventory(inv.sqlite_path)
     inventory: Inventory = (AaiInventory(conf) if inv.backend == "aai"
-                            else postgres_inventory(conf))
+                            else store or postgres_inventory(conf))
     if inv.cache_ttl > 0:
         inventory = CachedInventory(inventory, inv.cache_ttl, inv.stale_ttl, inv.negative_ttl)
     return inventory
@@ -39,6 +42,18 @@ def build_region_store(conf: cfg.ConfigOpts) -> RegionStore:
     return SqliteInventory(conf.inventory.sqlite_path)
 
 
+def build_region_api(conf: cfg.ConfigOpts, store: RegionStore | None) -> RegionApi:
+    """The regions API: on when [region_api] has credentials (config.validate
+    checked they come in pairs and that the password file is readable)."""
+    api = conf.region_api
+    password = api.password
+    if not password and api.password_file:
+        with open(api.password_file, encoding="utf-8") as f:
+            password = f.readline().rstrip("\r\n")
+    credentials = Credentials(api.username, password) if api.username and password else None
+    return RegionApi(conf.aai.schema_version, credentials, store)
+
+
 def plugin_base_urls(conf: cfg.ConfigOpts) -> Callable[[str], str]:
     """plugin name -> base URL: its own endpoint, else the MSB gateway."""
     endpoints = {name: url.rstrip("/") for name, url in conf.plugins.endpoints.items()}
@@ -49,9 +64,10 @@ def plugin_base_urls(conf: cfg.ConfigOpts) -> Callable[[str], str]:
 def build_broker(conf: cfg.ConfigOpts) -> Broker:
     """A Broker with catalog, inventory and pooled plugin client."""
     plugins = conf.plugins
+    store = None if conf.inventory.backend == "aai" else build_region_store(conf)
     return Broker(
         catalog=PluginCatalog.load(catalog_path(conf)),
-        inventory=build_inventory(conf),
+        inventory=build_inventory(conf, store),
         forwarder=Forwarder(plugins.connect_timeout, plugins.read_timeout,
                             plugins.total_timeout, plugins.max_connections_per_plugin,
                             plugins.pool_maxsize, conf.max_body_size),
@@ -60,4 +76,5 @@ def build_broker(conf: cfg.ConfigOpts) -> Broker:
                                plugins.capacity_max_vims),
         max_body_size=conf.max_body_size,
         probe_interval=conf.inventory.probe_interval,
+        regions=build_region_api(conf, store),
     )

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from urllib.parse import quote
 
 from multicloud_broker.core import capacity
+from multicloud_broker.core import regions as region_api
 from multicloud_broker.core.catalog import PluginCatalog
 from multicloud_broker.core.correlation import TRANSACTION_ID
 from multicloud_broker.core.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
@@ -35,14 +36,18 @@ class Broker:
     def __init__(self, catalog: PluginCatalog, inventory: Inventory,
                  forwarder: Forwarder, plugin_base: Callable[[str], str],
                  fan_out: capacity.CapacityFanOut, max_body_size: int,
-                 probe_interval: float = 5.0):
+                 probe_interval: float = 5.0,
+                 regions: region_api.RegionApi | None = None):
         self.catalog = catalog
         self.inventory = inventory
         self.forwarder = forwarder
         self.plugin_base = plugin_base
         self.fan_out = fan_out
         self.max_body_size = max_body_size
-        self._swagger = swagger_document(fan_out.max_vims)  # documents the bound
+        # Off unless given one: its paths then do not exist (404, undocumented).
+        self.regions = regions or region_api.RegionApi("", None, None)
+        self._swagger = region_api.document(  # documents the bound and the regions API
+            swagger_document(fan_out.max_vims), self.regions)
         self._readiness = Readiness(inventory_probe(inventory.get), probe_interval)
 
     def handle(self, route: Route | None, request: Request,
@@ -52,6 +57,9 @@ class Broker:
         request.headers["x-transactionid"] = txid
         TRANSACTION_ID.set(txid)
         try:
+            if route is not None and route.action.startswith("region_") \
+                    and not self.regions.serves(params):
+                route = None  # the regions API is off, or not at this schema version
             if route is None:
                 check_path(request.path)  # 400 for control characters, not 404
                 raise NotFound(f"no such resource: {request.path}")
@@ -83,6 +91,13 @@ class Broker:
     def readyz(self, request: Request) -> Response:
         ready, body = readiness_report(bool(self.catalog.vim_types_json), self._readiness)
         return Response.json(200 if ready else 503, body)
+
+    def region_list(self, request: Request, schema: str) -> Response:
+        return self.regions.list(request)
+
+    def region_one(self, request: Request, schema: str, cloud_owner: str,
+                   cloud_region_id: str) -> Response:
+        return self.regions.one(request, cloud_owner, cloud_region_id)
 
     def forward(self, request: Request, vimid: str = "", cloud_owner: str = "",
                 cloud_region_id: str = "", rest: str = "") -> Response:

@@ -83,6 +83,14 @@ ROOT_ROUTES: tuple[Route, ...] = (
           "Liveness: the worker answering is serving (asks no one)", root=ROOT),
     Route("readyz", ("GET",), "readyz",
           "Readiness: catalog loaded, inventory answering, not draining", root=ROOT),
+    # The regions API (core/regions.py): A&AI's own paths, so tools that
+    # register regions in A&AI can register them with the broker. Served only
+    # when [region_api] has credentials and {schema} is [aai] schema_version.
+    Route("aai/{schema}/cloud-infrastructure/cloud-regions", ("GET",), "region_list",
+          "List the cloud regions of the broker's inventory", root=ROOT),
+    Route("aai/{schema}/cloud-infrastructure/cloud-regions/cloud-region/"
+          "{cloud_owner}/{cloud_region_id}", ("GET", "PUT", "DELETE"), "region_one",
+          "Show, create or replace, or delete a cloud region", root=ROOT),
 )
 # Every route, for the adapters and the Swagger document.
 ROUTES: tuple[Route, ...] = API_ROUTES + ROOT_ROUTES

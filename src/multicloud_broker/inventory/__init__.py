@@ -90,6 +90,9 @@ class RegionStore(Inventory, Protocol):
 
     def remove(self, owner: str, region: str) -> None: ...
 
+    def put(self, region: CloudRegion) -> bool:
+        """Create or replace the region (extra included); True if it was created."""
+
 
 def usable_region(owner: str, region: str, cloud_type: object, version: object,
                   extra: dict | None = None) -> CloudRegion:

@@ -238,6 +238,23 @@ class PostgresInventory:
         if self._run(delete) == 0:
             raise RegionNotFound(owner, region)
 
+    def put(self, region: CloudRegion) -> bool:
+        """Create or replace `region`, extra attributes included; True if created."""
+        def upsert(conn: pg.Connection) -> bool:
+            # xmax is 0 on a row version this statement inserted, not on an update.
+            rows = conn.run(
+                "INSERT INTO cloud_region"
+                " (cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra)"
+                " VALUES (:o, :r, :t, :v, CAST(:e AS JSONB))"
+                " ON CONFLICT (cloud_owner, cloud_region_id) DO UPDATE SET"
+                " cloud_type = EXCLUDED.cloud_type,"
+                " cloud_region_version = EXCLUDED.cloud_region_version,"
+                " extra = EXCLUDED.extra RETURNING (xmax = 0)",
+                o=region.cloud_owner, r=region.cloud_region_id, t=region.cloud_type,
+                v=region.cloud_region_version, e=_json(region.extra))
+            return bool(rows[0][0])
+        return self._run(upsert)
+
 
 class _Pool:
     """At most `size` connections per process, handed out one request at a time.

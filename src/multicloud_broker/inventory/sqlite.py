@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -23,10 +24,15 @@ CREATE TABLE IF NOT EXISTS cloud_region (
     cloud_region_id TEXT NOT NULL,
     cloud_type TEXT NOT NULL,
     cloud_region_version TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}',
     PRIMARY KEY (cloud_owner, cloud_region_id)
 )
 """
-_COLUMNS = "cloud_owner, cloud_region_id, cloud_type, cloud_region_version"
+# Version 1: the four columns; 2: `extra`, the region's free-form attributes
+# as JSON (the regions API keeps them as given). Kept in PRAGMA user_version.
+SCHEMA_VERSION = 2
+_V1_COLUMNS = ("cloud_owner", "cloud_region_id", "cloud_type", "cloud_region_version")
+_COLUMNS = "cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra"
 
 
 class SqliteInventory:
@@ -104,19 +110,18 @@ class SqliteInventory:
             " WHERE cloud_owner = ? AND cloud_region_id = ?", (owner, region)).fetchone())
         if row is None:
             raise RegionNotFound(owner, region)
-        return usable_region(*row)
+        return usable_region(*row[:4], extra=_extra(row[4]))
 
     def list(self) -> list[CloudRegion]:
         rows = self._run(lambda db: db.execute(
             f"SELECT {_COLUMNS} FROM cloud_region"
             " ORDER BY cloud_owner, cloud_region_id").fetchall())
-        return [CloudRegion(*row) for row in rows]
+        return [CloudRegion(*row[:4], extra=_extra(row[4])) for row in rows]
 
     def add(self, region: CloudRegion) -> None:
         try:
-            self._run(lambda db: db.execute("INSERT INTO cloud_region VALUES (?, ?, ?, ?)", (
-                region.cloud_owner, region.cloud_region_id,
-                region.cloud_type, region.cloud_region_version)))
+            self._run(lambda db: db.execute(f"INSERT INTO cloud_region ({_COLUMNS})"
+                                            " VALUES (?, ?, ?, ?, ?)", _values(region)))
         except sqlite3.IntegrityError:
             raise RegionExists(f"cloud region {region.cloud_owner}/"
                                f"{region.cloud_region_id} already exists") from None
@@ -128,12 +133,73 @@ class SqliteInventory:
         if cursor.rowcount == 0:
             raise RegionNotFound(owner, region)
 
+    def put(self, region: CloudRegion) -> bool:
+        """Create or replace `region`, extra attributes included; True if created."""
+        def upsert(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")  # the look and the write as one
+            try:
+                found = db.execute(
+                    "SELECT 1 FROM cloud_region WHERE cloud_owner = ? AND cloud_region_id = ?",
+                    (region.cloud_owner, region.cloud_region_id)).fetchone()
+                db.execute(f"INSERT OR REPLACE INTO cloud_region ({_COLUMNS})"
+                           " VALUES (?, ?, ?, ?, ?)", _values(region))
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+            return found is None
+        return self._run(upsert)
+
+
+def _values(region: CloudRegion) -> tuple:
+    return (region.cloud_owner, region.cloud_region_id, region.cloud_type,
+            region.cloud_region_version, json.dumps(region.extra or {}))
+
+
+def _extra(text: object) -> dict:
+    # Written by this class as a JSON object; anything else (a hand edit) is no extra.
+    try:
+        value = json.loads(text) if isinstance(text, str) else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass  # no transaction left to undo
+
+
+def _upgrade(conn: sqlite3.Connection, path: str) -> None:
+    """Bring a file of an older schema version to SCHEMA_VERSION (additive only).
+
+    A table that is not ours (other columns) is left alone, for check() to refuse.
+    """
+    if conn.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+        return
+    conn.execute("BEGIN IMMEDIATE")  # workers starting together: one upgrades
+    try:
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(cloud_region)")}
+        if set(_V1_COLUMNS) <= columns:
+            if "extra" not in columns:
+                conn.execute("ALTER TABLE cloud_region ADD COLUMN extra TEXT NOT NULL"
+                             " DEFAULT '{}'")
+                LOG.info("inventory %s upgraded to schema version %d", path, SCHEMA_VERSION)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        _rollback(conn)
+        raise
+
 
 def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=5, isolation_level=None, check_same_thread=False)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(_SCHEMA)
+        _upgrade(conn, path)
     except sqlite3.Error:
         conn.close()
         raise

@@ -1,0 +1,317 @@
+"""Regions over HTTP (core/regions.py): A&AI's cloud-region paths on the broker's port.
+
+Real brokers under both frameworks, on the sqlite and PostgreSQL backends
+(a real PostgreSQL server, tests/support/postgres.py), with the regions API
+on; the contract suite's main broker (API off) and an A&AI broker with
+credentials. The django and pecan brokers of one backend share its inventory
+(one sqlite file; one database), so each is the other's replica: a change
+made through one is served by the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema_rs
+import pytest
+from schemathesis.specs.openapi.definitions import SWAGGER_20
+
+from tests.contract.conftest import WEB_FRAMEWORKS, BrokerPool
+from tests.contract.settings import AAI_SCHEMA
+from tests.server.helpers import wait_until
+from tests.support.broker import BrokerProcess
+from tests.support.client import Reply
+from tests.support.contract import assert_json_error, call
+from tests.support.postgres import (BROKER_PASSWORD, PostgresServer,  # noqa: F401
+                                    postgres_server)
+from tests.support.upstreams import LOCALHOST, PluginServer
+
+USER, PASSWORD = "region-admin", "pa:ss wörd"  # a ':' and non-ASCII: split at the first ':'
+SCHEMA = "v16"
+LIST = f"/aai/{SCHEMA}/cloud-infrastructure/cloud-regions"
+OCATA_PATH = "/api/multicloud-ocata/v1/{owner}/{region}/tenants"
+BACKENDS = ("sqlite", "postgresql")
+
+
+def auth(user: str = USER, password: str = PASSWORD) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def one(owner: str, region: str, schema: str = SCHEMA) -> str:
+    return f"/aai/{schema}/cloud-infrastructure/cloud-regions/cloud-region/{owner}/{region}"
+
+
+def ocata(**extra: object) -> dict:
+    return {"cloud-type": "openstack", "cloud-region-version": "ocata", **extra}
+
+
+# -- brokers -------------------------------------------------------------------
+
+class ApiBrokers:
+    """The brokers with the regions API on, started on first use, stopped at the end."""
+
+    def __init__(self, workdir: Path, plugin: PluginServer, closed_url: str) -> None:
+        self.workdir = workdir
+        self.plugin = plugin
+        self.closed_url = closed_url
+        self.pg: PostgresServer | None = None
+        self._database = ""
+        self._brokers: dict[tuple[str, str], BrokerProcess] = {}
+
+    def get(self, backend: str, framework: str) -> BrokerProcess:
+        if (backend, framework) not in self._brokers:
+            inventory = ({"backend": "sqlite", "sqlite_path": str(self.workdir / "inv.sqlite")}
+                         if backend == "sqlite" else self._postgresql())
+            config = {
+                "DEFAULT": {"graceful_shutdown_timeout": 5},
+                "inventory": {**inventory, "cache_ttl": 1, "negative_ttl": 0},
+                "aai": {"schema_version": SCHEMA},
+                "msb": {"protocol": "http", "host": "127.0.0.1", "port": 9},
+                "plugins": {"endpoints": {"multicloud-ocata": self.plugin.url,
+                                          "multicloud-pike": self.plugin.url},
+                            "connect_timeout": 1},
+                "region_api": {"username": USER, "password_file": self._password_file()},
+            }
+            name = f"regions-{backend}-{framework}"
+            self._brokers[(backend, framework)] = BrokerProcess(
+                self.workdir / name, config, web_framework=framework, workers=2,
+                env={"MULTICLOUD_BROKER_PG_PASSWORD": BROKER_PASSWORD}, name=name).start()
+        return self._brokers[(backend, framework)]
+
+    def _postgresql(self) -> dict:
+        assert self.pg is not None
+        if not self._database:
+            self._database = self.pg.database()
+        return {"backend": "postgresql", "postgresql_url": self.pg.url(self._database)}
+
+    def _password_file(self) -> str:
+        path = self.workdir / "region-api-password"
+        path.write_text(PASSWORD + "\n", encoding="utf-8")
+        return str(path)
+
+    def stop_all(self) -> None:
+        for broker in self._brokers.values():
+            broker.terminate()
+        for broker in self._brokers.values():
+            broker.wait_stopped()
+
+
+@pytest.fixture(scope="module")
+def api_brokers(tmp_path_factory: pytest.TempPathFactory, plugin: PluginServer,
+                broker_pool: BrokerPool) -> Iterator[ApiBrokers]:
+    brokers = ApiBrokers(tmp_path_factory.mktemp("region-api"), plugin,
+                         broker_pool.closed.url)
+    yield brokers
+    brokers.stop_all()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request: pytest.FixtureRequest, api_brokers: ApiBrokers) -> str:
+    if request.param == "postgresql":
+        api_brokers.pg = request.getfixturevalue("postgres_server")
+    return request.param
+
+
+@pytest.fixture
+def api(api_brokers: ApiBrokers, backend: str, web_framework: str) -> BrokerProcess:
+    return api_brokers.get(backend, web_framework)
+
+
+@pytest.fixture
+def owner(web_framework: str, backend: str, request: pytest.FixtureRequest) -> str:
+    """An owner of this test's own: the replicas share their inventory."""
+    return f"{backend[:2]}-{web_framework}-{abs(hash(request.node.name)) % 10**8}"
+
+
+def _record(reply: Reply) -> dict:
+    assert reply.status in (200, 201), reply
+    assert reply.content_type == "application/json", reply
+    return reply.json()
+
+
+# -- off, and who may use it -----------------------------------------------------
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "POST"])
+def test_off_without_credentials_configured_the_paths_do_not_exist(
+        broker: BrokerProcess, method: str) -> None:
+    for path in (f"/aai/{AAI_SCHEMA}/cloud-infrastructure/cloud-regions",
+                 one("CloudOwner", "RegionOne", "v13")):
+        body = json.dumps(ocata()).encode() if method == "PUT" else None
+        reply = call(broker.url, method, path, body=body, headers=auth())
+        assert "no such resource" in assert_json_error(reply, 404), reply
+        assert reply.header("WWW-Authenticate") is None
+    paths = call(broker.url, "GET", "/api/multicloud/v0/swagger.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/aai/")]
+
+
+@pytest.mark.parametrize("headers", [
+    {}, auth(password="wrong"), auth(user="someone-else"), auth(password=PASSWORD + "x"),
+    auth(password=PASSWORD[:-1]), {"Authorization": "Basic not-base64!"},
+    {"Authorization": "Bearer " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()},
+    {"Authorization": "Basic " + base64.b64encode(USER.encode()).decode()},  # no ':'
+], ids=["none", "wrong-password", "wrong-user", "longer", "shorter", "not-base64",
+        "bearer", "no-colon"])
+def test_without_the_right_credentials_401_and_nothing_changes(
+        api: BrokerProcess, owner: str, headers: dict) -> None:
+    for method, path in (("GET", LIST), ("GET", one(owner, "R1")), ("PUT", one(owner, "R1")),
+                         ("DELETE", one(owner, "R1"))):
+        body = json.dumps(ocata()).encode() if method == "PUT" else None
+        reply = call(api.url, method, path, body=body, headers=headers)
+        assert_json_error(reply, 401)
+        assert reply.header("WWW-Authenticate", ).startswith("Basic realm="), reply
+    assert call(api.url, "GET", one(owner, "R1"), headers=auth()).status == 404
+
+
+def test_an_a_and_ai_inventory_is_not_ours_to_manage_405(
+        broker_pool: BrokerPool, aai, web_framework: str, tmp_path: Path) -> None:
+    base = broker_pool._aai_config(aai.port)
+    base["region_api"] = {"username": USER, "password": PASSWORD}
+    with BrokerProcess(tmp_path, base, web_framework=web_framework, name="aai-regions") as b:
+        list_path = f"/aai/{AAI_SCHEMA}/cloud-infrastructure/cloud-regions"
+        one_path = one("CloudOwner", "RegionOne", AAI_SCHEMA)
+        assert_json_error(call(b.url, "GET", list_path), 401)
+        for method, path in (("GET", list_path), ("PUT", one_path), ("DELETE", one_path)):
+            reply = call(b.url, method, path, headers=auth(),
+                         json_body=ocata() if method == "PUT" else None)
+            assert "manage cloud regions in A&AI" in assert_json_error(reply, 405)
+        assert aai.requests == []  # nothing was asked of (or written to) A&AI
+
+
+# -- the records -------------------------------------------------------------------
+
+def test_create_show_list_replace_delete(api: BrokerProcess, owner: str,
+                                         plugin: PluginServer) -> None:
+    path = one(owner, "RegionOne")
+    extra = {"owner-defined-type": "t1", "complex-name": "paris", "esr-system-info-list": {
+        "esr-system-info": [{"esr-system-info-id": "x", "user-name": "admin",
+                             "ports": [5000, 35357], "ssl-insecure": True, "none": None}]}}
+    created = _record(call(api.url, "PUT", path, headers=auth(), json_body=ocata(**extra)))
+    assert call(api.url, "PUT", path, headers=auth(),
+                json_body=ocata(**extra)).status == 200  # now a replacement
+    shown = _record(call(api.url, "GET", path, headers=auth()))
+    assert {k: shown[k] for k in extra} == extra  # kept as given, nested values too
+    assert shown["cloud-owner"] == owner and shown["cloud-region-id"] == "RegionOne"
+    assert shown["cloud-type"] == "openstack" and shown["cloud-region-version"] == "ocata"
+    assert shown["resource-version"] != created["resource-version"]
+    listed = _record(call(api.url, "GET", LIST, headers=auth()))["cloud-region"]
+    assert shown in listed
+    # Served: forwarded to the plugin its cloud type and version choose.
+    forwarded = f"/api/multicloud/v1/{owner}/RegionOne/tenants"
+    wait_until(lambda: call(api.url, "GET", forwarded).status == 200, timeout=10,
+               interval=0.2)
+    assert plugin.requests_to(OCATA_PATH.format(owner=owner, region="RegionOne"))
+    # Replaced: the new record is all there is (old extra attributes gone).
+    replaced = _record(call(api.url, "PUT", path, headers=auth(), json_body={
+        "cloud-owner": owner, "cloud-region-id": "RegionOne", "cloud-type": "openstack",
+        "cloud-region-version": "pike", "note": "moved"}))
+    again = _record(call(api.url, "GET", path, headers=auth()))
+    assert again == replaced and again["note"] == "moved" and "complex-name" not in again
+    reply = call(api.url, "DELETE", path, headers=auth())
+    assert reply.status == 204 and reply.body == b"", reply
+    assert_json_error(call(api.url, "GET", path, headers=auth()), 404)
+    assert_json_error(call(api.url, "DELETE", path, headers=auth()), 404)
+    wait_until(lambda: call(api.url, "GET", forwarded).status == 404, timeout=10,
+               interval=0.2)
+
+
+@pytest.mark.parametrize("body, field", [
+    (b"not json", "JSON"), (b"[1, 2]", "JSON object"), (b"", "JSON"),
+    (json.dumps({"cloud-region-version": "ocata"}).encode(), "cloud-type"),
+    (json.dumps({"cloud-type": "openstack"}).encode(), "cloud-region-version"),
+    (json.dumps(ocata(**{"cloud-type": " "})).encode(), "cloud-type"),
+    (json.dumps(ocata(**{"cloud-region-version": 13})).encode(), "cloud-region-version"),
+    (json.dumps(ocata(**{"cloud-owner": "SomeoneElse"})).encode(), "cloud-owner"),
+    (json.dumps(ocata(**{"cloud-region-id": "RegionTwo"})).encode(), "cloud-region-id"),
+    (json.dumps(ocata(**{"resource-version": 12})).encode(), "resource-version"),
+], ids=["not-json", "array", "empty", "no-type", "no-version", "blank-type",
+        "number-version", "other-owner", "other-id", "number-resource-version"])
+def test_a_bad_body_is_400_naming_the_field_and_nothing_is_stored(
+        api: BrokerProcess, owner: str, body: bytes, field: str) -> None:
+    path = one(owner, "RegionOne")
+    reply = call(api.url, "PUT", path, body=body, headers=auth())
+    assert field in assert_json_error(reply, 400), reply
+    assert_json_error(call(api.url, "GET", path, headers=auth()), 404)
+
+
+@pytest.mark.parametrize("owner_part, region_part, field", [
+    ("Cloud_Owner", "R1", "cloud-owner"), ("CloudOwner", "Region.One", "cloud-region-id"),
+])
+def test_ids_the_broker_cannot_route_are_refused(api: BrokerProcess, owner_part: str,
+                                                 region_part: str, field: str) -> None:
+    reply = call(api.url, "PUT", one(owner_part, region_part), headers=auth(),
+                 json_body=ocata())
+    assert field in assert_json_error(reply, 400)
+    assert_json_error(call(api.url, "GET", one(owner_part, region_part), headers=auth()), 404)
+
+
+def test_resource_version_must_match_when_given(api: BrokerProcess, owner: str) -> None:
+    path = one(owner, "RegionOne")
+    assert_json_error(call(api.url, "PUT", path, headers=auth(),
+                           json_body=ocata(**{"resource-version": "1"})), 412)
+    first = _record(call(api.url, "PUT", path, headers=auth(), json_body=ocata()))
+    second = _record(call(api.url, "PUT", path, headers=auth(), json_body=ocata(
+        **{"resource-version": first["resource-version"]})))
+    stale = ocata(**{"resource-version": first["resource-version"]})
+    assert "changed since" in assert_json_error(
+        call(api.url, "PUT", path, headers=auth(), json_body=stale), 412)
+    assert_json_error(call(api.url, "DELETE", path + "?resource-version="
+                           + first["resource-version"], headers=auth()), 412)
+    assert call(api.url, "DELETE", path + "?resource-version=" + second["resource-version"],
+                headers=auth()).status == 204
+
+
+def test_other_schema_versions_and_methods(api: BrokerProcess, owner: str) -> None:
+    assert_json_error(call(api.url, "GET", LIST.replace(SCHEMA, "v13"), headers=auth()), 404)
+    assert_json_error(call(api.url, "PUT", one(owner, "R1", "v13"), headers=auth(),
+                           json_body=ocata()), 404)
+    reply = call(api.url, "POST", one(owner, "R1"), headers=auth(), json_body=ocata())
+    assert_json_error(reply, 405)
+    assert reply.allow() == {"GET", "PUT", "DELETE"}
+    reply = call(api.url, "PUT", LIST, headers=auth(), json_body=ocata())
+    assert_json_error(reply, 405)
+    assert reply.allow() == {"GET"}
+
+
+def test_a_body_over_the_limit_is_413_on_a_raw_socket(api: BrokerProcess, owner: str) -> None:
+    head = (f"PUT {one(owner, 'R1')} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: {auth()['Authorization']}\r\nContent-Length: {2 << 20}\r\n\r\n")
+    with socket.create_connection((LOCALHOST, api.port), timeout=10) as sock:
+        sock.sendall(head.encode() + b"{" * 1000)
+        answer = sock.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:200]
+    assert_json_error(call(api.url, "GET", one(owner, "R1"), headers=auth()), 404)
+
+
+def test_a_change_through_one_replica_is_served_by_the_other(
+        api_brokers: ApiBrokers, backend: str, plugin: PluginServer) -> None:
+    first, second = (api_brokers.get(backend, fw) for fw in WEB_FRAMEWORKS)
+    owner = f"{backend[:2]}-replicas"
+    path = one(owner, "Shared")
+    forwarded = f"/api/multicloud/v1/{owner}/Shared/tenants"
+    assert_json_error(call(second.url, "GET", forwarded), 404)
+    assert call(first.url, "PUT", path, headers=auth(), json_body=ocata()).status == 201
+    # Every worker of the other replica serves it once its cache (1 s) renews.
+    wait_until(lambda: all(call(second.url, "GET", forwarded).status == 200
+                           for _ in range(4)), timeout=10, interval=0.2)
+    assert _record(call(second.url, "GET", path, headers=auth()))["cloud-type"] == "openstack"
+    assert call(second.url, "DELETE", path, headers=auth()).status == 204
+    wait_until(lambda: all(call(first.url, "GET", forwarded).status == 404
+                           for _ in range(4)), timeout=10, interval=0.2)
+
+
+def test_swagger_describes_the_api_at_the_configured_schema(api: BrokerProcess) -> None:
+    doc = call(api.url, "GET", "/api/multicloud/v1/swagger.json").json()
+    errors = [str(e) for e in jsonschema_rs.Draft4Validator(SWAGGER_20).iter_errors(doc)]
+    assert errors == [], errors[:5]
+    aai_paths = {p: set(item) for p, item in doc["paths"].items() if p.startswith("/aai/")}
+    assert aai_paths == {LIST: {"get"}, one("{cloud_owner}", "{cloud_region_id}"):
+                         {"get", "put", "delete"}}
+    assert doc["securityDefinitions"]["regionApi"]["type"] == "basic"
+    put = doc["paths"][one("{cloud_owner}", "{cloud_region_id}")]["put"]
+    assert {"200", "201", "400", "401", "405", "412", "413"} <= set(put["responses"])
+    assert put["security"] == [{"regionApi": []}]
