@@ -16,6 +16,7 @@ import eventlet.wsgi
 from oslo_config import cfg
 from oslo_service import service
 
+from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.protocol import (ConnectionPool, Limits, Listener,
                                                connection_limit, make_protocol)
@@ -58,6 +59,7 @@ class WSGIService(service.ServiceBase):
 
     def start(self) -> None:
         conf = self.conf
+        health.set_draining(False)
         # Opened at every start: after SIGHUP a rotated log file is reopened.
         # Kept so that whoever stops this service closes the file once drained.
         self.access_log = app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
@@ -93,6 +95,7 @@ class WSGIService(service.ServiceBase):
             return
         server, self._server = self._server, None
         self._limits.stopping = True
+        health.set_draining(True)  # /readyz answers 503 from now on
         server.kill()  # the accept loop ends; its `finally` waits for the pool
         idle = self._limits.begin_drain()
         LOG.info("worker %d draining: %d connection(s) open, %d idle closed",
