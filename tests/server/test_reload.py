@@ -287,3 +287,14 @@ def test_oslo_service_internals_we_rely_on():
     one = service.ServiceLauncher
     assert "self.restart()" in inspect.getsource(one.wait)
     assert "signal_handler.clear()" in inspect.getsource(one._reload_service)
+
+
+def test_one_worker_is_ready_again_after_a_reload(make_broker):
+    """With one worker the old server drains in the same process as the new
+    one: its drain must not leave /readyz answering 'draining'."""
+    broker = make_broker(workers=1)
+    assert request(broker.url, "GET", "/readyz").status == 200
+    os.kill(broker.pid, signal.SIGHUP)
+    wait_until(lambda: stderr_lines(broker, "server replaced"))
+    reply = request(broker.url, "GET", "/readyz")
+    assert reply.status == 200, reply

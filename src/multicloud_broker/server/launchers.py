@@ -38,6 +38,7 @@ from oslo_config import cfg
 from oslo_service import service, systemd
 
 from multicloud_broker.config import ConfigError
+from multicloud_broker.core import health
 from multicloud_broker.server.preflight import PreflightError, check
 
 LOG = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ class ReplaceableService(service.ServiceBase):
         old, self.current = self.current, new
         if old is not None:
             _stop_and_close(old)
+            # The old server's stop() flagged this process as draining for
+            # /readyz; the new one serves on: ready again.
+            health.set_draining(False)
 
 
 def _stop_and_close(svc: service.ServiceBase) -> None:
