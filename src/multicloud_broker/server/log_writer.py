@@ -31,12 +31,16 @@ from eventlet import patcher
 # The real modules even after monkey-patching: the writer is an OS thread.
 _threading = patcher.original("threading")
 _select = patcher.original("select")
+_sleep = patcher.original("time").sleep
 
 LOG = logging.getLogger(__name__)
 
 PIPE_BUF = 4096           # writes up to this size to a pipe are never interleaved
 WARN_INTERVAL = 10.0      # seconds between two warnings about dropped lines
 DEFAULT_CAPACITY = 10000  # queued lines per process, about 1-2 MB
+# Once woken, the writer lets lines gather this long: under load one wake-up
+# (and one hand-over of the GIL) writes a batch, not a line.
+BATCH_DELAY = 0.005
 
 _writers: "weakref.WeakSet[LineWriter]" = weakref.WeakSet()
 _dropped_by_closed = 0
@@ -131,6 +135,8 @@ class LineWriter:
         while True:
             wake.wait()
             idle.clear()
+            if not self._closed:
+                _sleep(BATCH_DELAY)
             wake.clear()
             while lines:
                 self._flush_batch(lines)
