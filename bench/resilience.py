@@ -56,7 +56,10 @@ def _probe(port: int, start, stop, results) -> None:
         for path in (modes.VIM_TYPES, modes.FORWARD):
             began = time.monotonic()
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connected = began
             try:
+                conn.connect()
+                connected = time.monotonic()
                 conn.request("GET", path)
                 reply = conn.getresponse()
                 reply.read()
@@ -65,7 +68,7 @@ def _probe(port: int, start, stop, results) -> None:
                 status = type(exc).__name__
             finally:
                 conn.close()
-            samples.append((path, status, time.monotonic() - began))
+            samples.append((path, status, time.monotonic() - began, connected - began))
         time.sleep(0.05)
     results.put(samples)
 
@@ -85,6 +88,7 @@ class Attack:
         self.idle_closed = 0
         self.refused = 0  # connections answered 503 (over max_connections)
         self._data: dict[socket.socket, bytes] = {}
+        self._drip_at = 0
 
     def _connect(self) -> socket.socket:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=30)
@@ -118,30 +122,38 @@ class Attack:
         self.sel.register(sock, selectors.EVENT_READ, "slow")
         self.slow[sock] = time.monotonic()
 
-    def drip(self) -> None:
-        for sock in list(self.slow):
+    def drip(self, share: float = 1.0) -> None:
+        """A header line on `share` of the slow connections (the next ones in turn)."""
+        socks = list(self.slow)
+        if not socks:
+            return
+        count = max(1, int(len(socks) * share))
+        start = self._drip_at % len(socks)
+        for sock in (socks[start:] + socks[:start])[:count]:
             try:
                 sock.send(b"X-Slow: 1\r\n")
             except OSError:
                 pass
+        self._drip_at = start + count
 
     def run(self, seconds: float, open_slow: int = 0) -> None:
         """Serve events for `seconds`: record cuts, replace cut slow
         connections, and open `open_slow` more evenly over the time."""
-        began = time.monotonic()
+        began = last = time.monotonic()
         end = began + seconds
-        next_drip = began + DRIP_EVERY
         opened = 0
         while time.monotonic() < end:
             for key, _ in self.sel.select(timeout=0.05):
                 self._readable(key.fileobj, key.data)
-            due = int(open_slow * min(1.0, (time.monotonic() - began) / seconds))
+            now = time.monotonic()
+            due = int(open_slow * min(1.0, (now - began) / seconds))
             for _ in range(due - opened):
                 self._open_one_slow()
             opened = max(opened, due)
-            if time.monotonic() >= next_drip:
-                self.drip()
-                next_drip += DRIP_EVERY
+            # Each connection sends a line every DRIP_EVERY s, spread evenly
+            # (as independent clients would), not all in the same instant.
+            self.drip(min(1.0, (now - last) / DRIP_EVERY))
+            last = now
 
     def _readable(self, sock: socket.socket, kind: str) -> None:
         try:
@@ -276,6 +288,8 @@ def _latencies(samples: list) -> dict:
         for sample in mine:
             if sample[1] != 200:
                 failures[str(sample[1])] = failures.get(str(sample[1]), 0) + 1
+        slow = [s for s in mine if s[2] > 1.0]
+        out[key + "_over_1s_connect_ms"] = [round(s[3] * 1000, 1) for s in slow]
         out[key] = {"requests": len(mine), "ok": len(ok),
                     "failed": len(mine) - len(ok), "failures": failures,
                     "over_1s": sum(1 for s in mine if s[2] > 1.0),

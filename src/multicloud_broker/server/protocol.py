@@ -285,6 +285,11 @@ class BrokerProtocol(wsgi.HttpProtocol):
         self.application = self.server.app
         with self.limits.slots:  # taken only now: waiting clients hold no slot
             self._respond()
+        # The environ and this protocol refer to each other (eventlet's
+        # set_idle closure, the body's error callback): without this, each
+        # request left a cycle for the garbage collector, and an idle
+        # connection kept its last request alive.
+        self.environ = self.headers = None
 
     def _next_request_arrives(self) -> bool:
         """Wait (idle) for the first byte of a kept-alive connection's next request."""
@@ -325,6 +330,7 @@ class BrokerProtocol(wsgi.HttpProtocol):
             pass  # reset or closed by the client: nobody to answer
         finally:
             deadline.cancel()
+            del deadline  # once raised, it and this frame refer to each other
             self.rfile = rfile
         return False
 
