@@ -306,3 +306,37 @@ def test_access_log_close_closes_its_file(tmp_path):
     with pytest.raises(OSError):
         os.fstat(fd)
     assert log.dropped == 0
+
+
+def test_a_terminal_gets_every_line():
+    master, slave = os.openpty()
+    import tty
+    tty.setraw(slave)  # no \n -> \r\n translation: the bytes as written
+    writer = LineWriter(slave, capacity=100000)
+    received = bytearray()
+
+    def drain():
+        while received.count(b"\n") < 5000:
+            received.extend(os.read(master, 65536))
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    for n in range(5000):
+        writer.write(b"tty %04d\n" % n)
+    writer.close()
+    reader.join(10)
+    os.close(slave)
+    os.close(master)
+    assert writer.dropped == 0
+    assert bytes(received).splitlines() == [b"tty %04d" % n for n in range(5000)]
+
+
+def test_dev_null_takes_every_line():
+    fd = os.open(os.devnull, os.O_WRONLY)
+    writer = LineWriter(fd, capacity=100, owns_fd=True)
+    for n in range(2000):
+        writer.write(b"null %05d\n" % n)
+        if n % 50 == 0:  # a producer no faster than a loaded server
+            writer.flush()
+    writer.close()
+    assert writer.dropped == 0
