@@ -340,3 +340,26 @@ def test_dev_null_takes_every_line():
             writer.flush()
     writer.close()
     assert writer.dropped == 0
+
+
+def test_close_of_a_pipe_it_opened_waits_for_the_writer(pipe, tmp_path):
+    """access_log = /dev/stdout in a container: a pipe the broker opened itself."""
+    read_end, write_end = pipe
+    fd = os.open(f"/proc/self/fd/{write_end}", os.O_WRONLY)
+    writer = LineWriter(fd, owns_fd=True)
+    writer.write(b"last\n")
+    writer.close()
+    wait = 0
+    while wait < 200 and _is_open(fd):
+        threading.Event().wait(0.01)
+        wait += 1
+    assert not _is_open(fd)  # closed by its writer, once the line was out
+    assert read_available(read_end) == b"last\n"
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+        return True
+    except OSError:
+        return False

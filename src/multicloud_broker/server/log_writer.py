@@ -142,6 +142,7 @@ class LineWriter:
                 self._flush_batch(lines)
             idle.set()
             if self._closed:
+                self._close_fd()  # here: no write of ours can follow it
                 return
 
     def _flush_batch(self, lines: collections.deque) -> None:
@@ -177,12 +178,20 @@ class LineWriter:
             return
         self.flush(timeout)
         self._closed = True
-        self._wake.set()  # the thread sees _closed and ends
+        if self._thread is None:
+            self._close_fd()
+        else:
+            # The thread writes what is left (if the reader ever comes back),
+            # then closes the fd: closed here, its number could be reused by
+            # another file while the thread still writes to it.
+            self._wake.set()
         if self.dropped > self._reported:
             self._last_warning = -WARN_INTERVAL
             self._report()
         _writers.discard(self)
         _dropped_by_closed += self.dropped
+
+    def _close_fd(self) -> None:
         if self.owns_fd and self.fd > 2:
             try:
                 os.close(self.fd)
