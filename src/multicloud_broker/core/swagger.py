@@ -214,7 +214,11 @@ def _ref(kind: str, name: str) -> dict:
 
 
 def _operation(route: Route, method: str) -> dict:
-    params = [_ref("parameters", name) for name in route.params]
+    # A parameter this module does not know (a route added elsewhere) is
+    # written out as a plain string, so no reference dangles.
+    params = [_ref("parameters", name) if name in _PARAMETERS else
+              {"name": name, "in": "path", "required": True, "type": "string"}
+              for name in route.params]
     params.append(_ref("parameters", "transaction_id"))
     forwarded = route.action == "forward"
     if forwarded and method in ("POST", "PUT", "PATCH"):
