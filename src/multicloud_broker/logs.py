@@ -7,13 +7,13 @@ middleware in REQUEST_CONTEXT) and its transaction id.
 
 from __future__ import annotations
 
-import datetime
 import json
 import logging
 import os
 import socket
 import stat
 import sys
+import time
 from contextvars import ContextVar
 from typing import NamedTuple
 
@@ -103,8 +103,8 @@ class JsonFormatter(logging.Formatter):
             message = f"{message}\n{self.formatException(record.exc_info)}"
         txid = TRANSACTION_ID.get()
         entry = {
-            "time": datetime.datetime.fromtimestamp(
-                record.created, datetime.timezone.utc).isoformat(timespec="milliseconds"),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+                    + f".{int(record.msecs):03d}Z",
             "level": record.levelname, "logger": record.name, "message": message,
             "server": self.host, "pid": record.process or os.getpid(),
             "TransactionID": txid,

@@ -12,13 +12,11 @@ neither split nor forged, whatever the path or headers hold.
 
 from __future__ import annotations
 
-import datetime
 import json
 import os
 import socket
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote
 
@@ -155,7 +153,7 @@ class AccessLog:
         client = environ.get("REMOTE_ADDR", "")
         exchange.context = RequestContext(
             request_id=clean(environ.get("HTTP_X_ONAP_REQUESTID", "")),
-            invocation_id=str(uuid.uuid4()),
+            invocation_id=_uuid4(),
             partner=clean(environ.get("HTTP_X_ONAP_PARTNERNAME")
                           or environ.get("HTTP_X_FROMAPPID") or client),
             client=clean(client))
@@ -199,7 +197,7 @@ class AccessLog:
             "server": self.host, "pid": self.pid,
             "BytesIn": _bytes_in(environ), "BytesOut": ex.sent,
         }
-        return json.dumps(record, separators=(",", ":")) + "\n"
+        return _to_json(record) + "\n"
 
 
 class _Body:
@@ -262,6 +260,22 @@ def _bytes_in(environ: dict) -> int:
     return int(length) if length.isdigit() else 0
 
 
+# One encoder for every line (json.dumps with options builds one per call).
+_to_json = json.JSONEncoder(separators=(",", ":")).encode
+_iso_second = [-1, ""]
+
+
 def _iso(seconds: float) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
-        timespec="milliseconds")
+    """`2026-11-25T07:03:11.123Z` (UTC), formatting the seconds once per second."""
+    whole = int(seconds)
+    if whole != _iso_second[0]:
+        _iso_second[:] = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+    return f"{_iso_second[1]}.{int((seconds - whole) * 1000):03d}Z"
+
+
+def _uuid4() -> str:
+    """A random (version 4) UUID, from the OS's generator: forked workers never
+    share a sequence. Formatted by hand: uuid.uuid4() costs three times more."""
+    h = os.urandom(16).hex()
+    return (f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-"
+            f"{h[20:]}")
