@@ -33,6 +33,7 @@ from bench.procs import wait_http
 SLOW_LINE = f"GET {modes.VIM_TYPES} HTTP/1.1\r\nHost: bench\r\n".encode()
 IDLE_REQUEST = f"GET {modes.VIM_TYPES} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
 DRIP_EVERY = 5.0  # seconds between two header lines of a slowloris connection
+KEEPALIVE_S = 60.0  # the broker's default keepalive_timeout
 
 
 def worker_rss_kib(pids: list[int]) -> int:
@@ -234,6 +235,7 @@ def measure(ctx: modes.Context, framework: str, plugin_port: int, slowloris: int
         workers = proc.workers()
         rss0 = worker_rss_kib(workers)
         record["idle_held"] = attack.open_idle(idle)
+        idle_at = time.monotonic()
         time.sleep(1)
         rss1 = worker_rss_kib(workers)
         began = time.monotonic()
@@ -245,8 +247,12 @@ def measure(ctx: modes.Context, framework: str, plugin_port: int, slowloris: int
             attack.open_slow(slowloris)  # all at once: they are cut at once too
         record["slowloris_open_s"] = round(time.monotonic() - began, 1)
         rss2 = worker_rss_kib(workers)
+        # Within the default keepalive_timeout (60 s) of the idle connections'
+        # last request, so that they are all still held while measuring.
+        window = max(5.0, min(seconds, KEEPALIVE_S - 5 - (time.monotonic() - idle_at)))
+        record["seconds_measured"] = round(window, 1)
         start.set()
-        attack.run(seconds)
+        attack.run(window)
         stop.set()
         samples = results.get(timeout=30)
         record["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
