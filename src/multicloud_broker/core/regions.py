@@ -181,8 +181,7 @@ def parse_record(body: object, owner: str, region_id: str) -> CloudRegion:
         if not isinstance(value, str) or not value.strip():
             raise BadRequest(f"{name} is required: a non-empty string")
         values.append(value)
-    version = body.get(RESOURCE_VERSION)
-    if version is not None and not isinstance(version, str):
+    if RESOURCE_VERSION in body and not isinstance(body[RESOURCE_VERSION], str):
         raise BadRequest(f"{RESOURCE_VERSION} must be a string")
     extra = {k: v for k, v in body.items() if k not in KEYS + REQUIRED}
     return CloudRegion(owner, region_id, values[0], values[1], extra=extra)
@@ -196,7 +195,8 @@ def record(region: CloudRegion) -> dict:
 
 
 def _query_version(query: str) -> str | None:
-    values = parse_qs(query).get(RESOURCE_VERSION)
+    # An empty value is a value: it matches no record's, so it is a 412.
+    values = parse_qs(query, keep_blank_values=True).get(RESOURCE_VERSION)
     return values[-1] if values else None
 
 
@@ -232,20 +232,25 @@ _OWNER_PARAM = {"name": "cloud_owner", "in": "path", "required": True, "type": "
                 "pattern": "^[0-9a-zA-Z-]+$", "x-example": "CloudOwner"}
 _REGION_PARAM = {"name": "cloud_region_id", "in": "path", "required": True,
                  "type": "string", "pattern": "^[0-9a-zA-Z_-]+$", "x-example": "RegionOne"}
+_RECORD = {
+    "type": "object", "required": list(REQUIRED),
+    "description": "A&AI's cloud-region: these fields plus any others, kept as given",
+    "properties": {
+        "cloud-owner": {"type": "string", "description": "Must match the path if given"},
+        "cloud-region-id": {"type": "string",
+                            "description": "Must match the path if given"},
+        "cloud-type": {"type": "string", "minLength": 1},
+        "cloud-region-version": {"type": "string", "minLength": 1},
+        RESOURCE_VERSION: {"type": "string", "description":
+                           "Set by the broker on every write; sent back on a PUT, "
+                           "it must match (else 412)"}},
+    "additionalProperties": True}
 _DEFINITIONS = {
-    "CloudRegion": {
-        "type": "object", "required": [*KEYS, *REQUIRED],
-        "description": "A&AI's cloud-region: these fields plus any others, kept as given",
-        "properties": {
-            "cloud-owner": {"type": "string", "description": "Must match the path if given"},
-            "cloud-region-id": {"type": "string",
-                                "description": "Must match the path if given"},
-            "cloud-type": {"type": "string", "minLength": 1},
-            "cloud-region-version": {"type": "string", "minLength": 1},
-            RESOURCE_VERSION: {"type": "string", "description":
-                               "Set by the broker on every write; sent back on a PUT, "
-                               "it must match (else 412)"}},
-        "additionalProperties": True},
+    # What a PUT sends (owner and id may come from the path alone)...
+    "CloudRegionInput": _RECORD,
+    # ...and what the broker answers: these fields always (a resource-version
+    # too, but for regions added with `multicloud-broker region add`).
+    "CloudRegion": {**_RECORD, "required": [*KEYS, *REQUIRED]},
     "CloudRegionList": {"type": "object", "required": ["cloud-region"], "properties": {
         "cloud-region": {"type": "array", "items": {"$ref": "#/definitions/CloudRegion"}}}},
 }
@@ -266,10 +271,13 @@ _COMMON = {
 }
 
 
-def _operation(summary: str, op_id: str, params: list, answers: dict) -> dict:
-    return {"summary": summary, "operationId": op_id, "security": [{"regionApi": []}],
-            "produces": ["application/json"], "parameters": params,
-            "responses": {**_COMMON, **answers}}
+def _operation(summary: str, op_id: str, params: list, answers: dict,
+               produces: bool = True) -> dict:
+    operation = {"summary": summary, "operationId": op_id, "security": [{"regionApi": []}],
+                 "parameters": params, "responses": {**_COMMON, **answers}}
+    if produces:  # not on DELETE: its success, a 204, has no body and no media type
+        operation["produces"] = ["application/json"]
+    return operation
 
 
 def _list_operations() -> dict:
@@ -281,7 +289,7 @@ def _list_operations() -> dict:
 def _one_operations() -> dict:
     params = [_OWNER_PARAM, _REGION_PARAM]
     body = {"name": "body", "in": "body", "required": True,
-            "schema": {"$ref": "#/definitions/CloudRegion"}}
+            "schema": {"$ref": "#/definitions/CloudRegionInput"}}
     version = {"name": RESOURCE_VERSION, "in": "query", "required": False, "type": "string",
                "description": "If given, must match the record's (else 412)"}
     missing = {"404": _answer("No such region")}
@@ -297,5 +305,6 @@ def _one_operations() -> dict:
         "delete": _operation("Delete a cloud region", "delete_region_api_cloud_region",
                              [*params, version],
                              {"204": _answer("Deleted", None), **missing,
-                              "412": _answer("resource-version does not match")}),
+                              "412": _answer("resource-version does not match")},
+                             produces=False),
     }
