@@ -98,13 +98,13 @@ class RegionApi:
     def __init__(self, schema: str, credentials: Credentials | None,
                  store: RegionStore | None, clock: Callable[[], int] = time.time_ns):
         self.schema = schema
-        self._credentials = credentials
+        self.credentials = credentials
         self._store = store
         self._clock = clock
 
     @property
     def enabled(self) -> bool:
-        return self._credentials is not None
+        return self.credentials is not None
 
     def serves(self, params: dict[str, str]) -> bool:
         """Whether a matched region route exists here: on, and the schema is ours."""
@@ -128,8 +128,8 @@ class RegionApi:
 
     # -- steps --------------------------------------------------------------
     def _admit(self, request: Request) -> RegionStore:
-        assert self._credentials is not None  # routes are not served when off
-        self._credentials.accept(request.headers.get("authorization"))
+        assert self.credentials is not None  # routes are not served when off
+        self.credentials.accept(request.headers.get("authorization"))
         if self._store is None:
             raise NotOwned()
         return self._store
