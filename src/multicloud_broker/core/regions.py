@@ -29,7 +29,7 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
 from multicloud_broker.core.errors import ApiError, BadRequest, NotFound
@@ -71,13 +71,11 @@ class PreconditionFailed(ApiError):
 @dataclass(frozen=True)
 class Credentials:
     username: str
-    password: str
+    password: str = field(repr=False)  # never in a log line or a traceback
 
     def accept(self, authorization: str | None) -> None:
         """Return if `authorization` is Basic with these credentials; else 401."""
         scheme, _, token = (authorization or "").strip().partition(" ")
-        if not authorization:
-            raise Unauthorized("credentials required (HTTP basic auth)")
         if scheme.lower() != "basic":
             raise Unauthorized("credentials required (HTTP basic auth)")
         try:
