@@ -102,7 +102,9 @@ def test_sigterm_during_a_reload_drains_and_exits_zero(make_broker, plugin, work
         calls = [pool.submit(request, broker.url, "GET", SLOW, timeout=30) for _ in range(4)]
         wait_until(lambda: len(plugin.requests_to(SLOW_PATH)) == 4)  # 1 s each, in flight
         os.kill(broker.pid, signal.SIGHUP)
-        wait_until(lambda: stderr_lines(broker, "draining"))  # the reload is under way
+        # the reload is under way: a replaced server drains requests in flight
+        wait_until(lambda: [line for line in stderr_lines(broker, "draining:")
+                            if " draining: 0 " not in line])
         os.kill(broker.pid, signal.SIGTERM)
         replies = [call.result() for call in calls]
     assert [r.status for r in replies] == [200] * 4

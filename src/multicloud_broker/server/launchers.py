@@ -37,6 +37,7 @@ import eventlet
 from oslo_config import cfg
 from oslo_service import service, systemd
 
+from multicloud_broker import metrics
 from multicloud_broker.config import ConfigError
 from multicloud_broker.core import health
 from multicloud_broker.server.preflight import PreflightError, check
@@ -262,6 +263,11 @@ class RollingProcessLauncher(service.ProcessLauncher):
                 eventlet.sleep(self.wait_interval)
             self._top_up()
 
+    def _start_child(self, wrap) -> int:
+        pid = super()._start_child(wrap)  # a forked child never returns here
+        metrics.worker_started()
+        return pid
+
     def _serving(self) -> set[int]:
         return self._wrap.children - self._retiring.keys()
 
@@ -284,6 +290,7 @@ class RollingProcessLauncher(service.ProcessLauncher):
             return False
         for pid in before - set(self.children):
             self._ready.discard(pid)
+            metrics.worker_exited(pid, expected=pid in self._retiring)
             if self._retiring.pop(pid, None) is None:
                 self._count_exit(pid, now)
         return True
@@ -351,7 +358,18 @@ class RollingProcessLauncher(service.ProcessLauncher):
         return self.running
 
     def stop(self) -> None:
-        super().stop()
+        """oslo's stop(), except that a worker already draining (retired by a
+        reload) is not sent SIGTERM again: its first SIGTERM cleared its
+        handlers, so a second one would kill it with requests in flight."""
+        self.running = False
+        for pid in list(self.children):
+            if pid not in self._retiring:
+                _kill(pid, signal.SIGTERM)
+        if self.children:
+            LOG.info("Waiting on %d children to exit", len(self.children))
+        while self.children:
+            if self._wait_child() is None:
+                eventlet.sleep(self.wait_interval)
         for fd in (self._ready_r, self._ready_w):
             try:
                 os.close(fd)
