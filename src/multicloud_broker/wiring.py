@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from oslo_config import cfg
 
+from multicloud_broker import metrics
 from multicloud_broker.config import catalog_path
 from multicloud_broker.core.broker import Broker
 from multicloud_broker.core.capacity import CapacityFanOut
@@ -24,10 +25,12 @@ def build_inventory(conf: cfg.ConfigOpts, store: RegionStore | None = None) -> I
     `store`: the sqlite or PostgreSQL store to use (one pool, shared with the
     regions API), else a new one."""
     inv = conf.inventory
+    # Backend lookups are counted and timed (metrics), inside the cache.
     if inv.backend == "sqlite":
-        return store or SqliteInventory(inv.sqlite_path)
-    inventory: Inventory = (AaiInventory(conf) if inv.backend == "aai"
-                            else store or postgres_inventory(conf))
+        return metrics.CountedInventory(store or SqliteInventory(inv.sqlite_path), "sqlite")
+    inventory: Inventory = metrics.CountedInventory(
+        AaiInventory(conf) if inv.backend == "aai" else store or postgres_inventory(conf),
+        inv.backend)
     if inv.cache_ttl > 0:
         inventory = CachedInventory(inventory, inv.cache_ttl, inv.stale_ttl, inv.negative_ttl)
     return inventory
@@ -64,6 +67,7 @@ def plugin_base_urls(conf: cfg.ConfigOpts) -> Callable[[str], str]:
 def build_broker(conf: cfg.ConfigOpts) -> Broker:
     """A Broker with catalog, inventory and pooled plugin client."""
     plugins = conf.plugins
+    metrics.configure(conf.web_framework)
     store = None if conf.inventory.backend == "aai" else build_region_store(conf)
     return Broker(
         catalog=PluginCatalog.load(catalog_path(conf)),

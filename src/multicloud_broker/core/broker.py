@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
+from multicloud_broker import metrics
 from multicloud_broker.core import capacity
 from multicloud_broker.core import regions as region_api
 from multicloud_broker.core.catalog import PluginCatalog
@@ -22,6 +23,7 @@ from multicloud_broker.core.swagger import swagger_document
 from multicloud_broker.core.target import check_path, plugin_target
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import Inventory
+from multicloud_broker.inventory.cache import inventory_source
 
 LOG = logging.getLogger(__name__)
 TRANSACTION_HEADER = "X-TransactionID"
@@ -53,6 +55,7 @@ class Broker:
     def handle(self, route: Route | None, request: Request,
                params: dict[str, str]) -> Response:
         """Answer one request that matched `route` (None: no route); never raises."""
+        started = metrics.request_started()
         txid = _transaction_id(request.headers.get("x-transactionid"))
         request.headers["x-transactionid"] = txid
         TRANSACTION_ID.set(txid)
@@ -75,6 +78,7 @@ class Broker:
             response = Response.json(500, {"error": "internal error in the broker"})
         if response.header(TRANSACTION_HEADER) is None:
             response.headers.append((TRANSACTION_HEADER, txid))
+        metrics.request_done(route, request.method, response.status, started)
         return response
 
     # Actions, one per kind of route -------------------------------------
@@ -91,6 +95,9 @@ class Broker:
     def readyz(self, request: Request) -> Response:
         ready, body = readiness_report(bool(self.catalog.vim_types_json), self._readiness)
         return Response.json(200 if ready else 503, body)
+
+    def metrics(self, request: Request) -> Response:
+        return Response.raw(200, metrics.exposition(), metrics.CONTENT_TYPE)
 
     def region_list(self, request: Request, schema: str) -> Response:
         return self.regions.list(request)
@@ -112,7 +119,13 @@ class Broker:
         scope += [vimid] if vimid else [cloud_owner, cloud_region_id]
         # The rest of the path as the client wrote it (checked it stays in scope).
         target = plugin_target(plugin, scope, request.raw_path or request.path, request.query)
-        return self.forwarder.forward(request, plugin, self.plugin_base(plugin), target)
+        base = self.plugin_base(plugin)
+        if LOG.isEnabledFor(logging.DEBUG):  # the routing decision, once per request
+            LOG.debug("routing %s %s: region %s/%s, cloud %s %s, plugin %s at %s, "
+                      "inventory %s", request.method, target, cloud_owner, cloud_region_id,
+                      region.cloud_type, region.cloud_region_version, plugin, base,
+                      inventory_source(self.inventory))
+        return self.forwarder.forward(request, plugin, base, target)
 
     def check_capacity_v0(self, request: Request) -> Response:
         resources, vim_ids = capacity.parse_v0(request.read_json(CAPACITY_BODY_LIMIT))

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from multicloud_broker import metrics
 from multicloud_broker.core.errors import ApiError, BadRequest, PayloadTooLarge
 
 LOG = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ class CapacityFanOut:
         """Each named check's result, or None where it failed or ran out of
         time (logged with its reason: a VIM left out of the answer)."""
         names = list(checks)
+        metrics.capacity_fan_out(len(names))
         results: dict[str, Any] = dict.fromkeys(names)
         done: set[str] = set()
         todo = iter(names)
@@ -91,8 +93,10 @@ class CapacityFanOut:
                     return
                 try:
                     results[name] = checks[name]()
+                    metrics.capacity_check("no" if results[name] is None else "yes")
                 except Exception as exc:  # noqa: BLE001 - logged, VIM left out
                     _log_failure(name, exc)
+                    metrics.capacity_check("failed")
                 done.add(name)
 
         # Each worker runs in a copy of this request's context (its log lines
@@ -108,6 +112,7 @@ class CapacityFanOut:
             if name not in done:
                 LOG.warning("capacity check of %s left out: no answer within "
                             "capacity_timeout (%ss)", name, self.timeout)
+                metrics.capacity_check("timeout")
                 results[name] = None
         return results
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 from collections.abc import Iterator
 
+from multicloud_broker import metrics
 from multicloud_broker.core.errors import (ApiError, BadGateway, BadRequest, ClientBodyError,
                                            GatewayTimeout, PayloadTooLarge, ServiceUnavailable)
 from multicloud_broker.core.http import Request, Response
@@ -171,6 +173,7 @@ class _Call:
         self.deadline = Deadline(total, forwarder.connect_timeout)
         self.conn: Connection | None = None
         self.broken = False  # the request was not sent whole: never reuse
+        self.started = time.perf_counter()
 
     def run(self, method: str, headers: list[tuple[str, str]],
             body: Request | bytes | None):
@@ -190,6 +193,7 @@ class _Call:
             early = self._send(head, body)
             response = early or self._read_head(method)
             _check_framing(response)
+            metrics.plugin_answer(self.plugin, response.status, self.started)
             return response
         except (UpstreamError, ApiError) as exc:
             self.finish(reusable=False)
@@ -201,7 +205,9 @@ class _Call:
             if isinstance(exc, ApiError):
                 raise
             self.log(exc)
-            raise _api_error(exc, self.plugin) from None
+            error = _api_error(exc, self.plugin)
+            metrics.plugin_fault(self.plugin, error.status, self.started, isinstance(exc, Busy))
+            raise error from None
         except BaseException:
             self.finish(reusable=False)
             raise

@@ -83,6 +83,8 @@ ROOT_ROUTES: tuple[Route, ...] = (
           "Liveness: the worker answering is serving (asks no one)", root=ROOT),
     Route("readyz", ("GET",), "readyz",
           "Readiness: catalog loaded, inventory answering, not draining", root=ROOT),
+    Route("metrics", ("GET",), "metrics",
+          "Prometheus metrics of every worker process (text format 0.0.4)", root=ROOT),
     # The regions API (core/regions.py): A&AI's own paths, so tools that
     # register regions in A&AI can register them with the broker. Served only
     # when [region_api] has credentials and {schema} is [aai] schema_version.

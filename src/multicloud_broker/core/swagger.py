@@ -84,6 +84,8 @@ _RESPONSES = {
     "Swagger": _answer("This document", "SwaggerDocument"),
     "Healthy": _answer("The worker answering is serving", "Health"),
     "Ready": _answer("Ready for traffic", "Readiness"),
+    "Metrics": _answer("Prometheus metrics summed over every worker process, in the "
+                       "text exposition format 0.0.4"),
     "NotReady": _answer("Not ready: catalog not loaded, inventory not answering, "
                         "or draining", "Readiness"),
     "CapacityV0": _answer("The vim ids that can host the resources", "CapacityAnswerV0"),
@@ -114,11 +116,14 @@ _LOCAL = {
     "swagger": {**_FRAMING, "200": "Swagger"},
     "healthz": {**_FRAMING, "200": "Healthy"},
     "readyz": {**_FRAMING, "200": "Ready", "503": "NotReady"},
+    "metrics": {**_FRAMING, "200": "Metrics"},
     "check_capacity_v0": {"200": "CapacityV0", "400": "BadCapacityRequest",
                           "413": "CapacityTooLarge"},
     "check_capacity_v1": {"200": "CapacityV1", "400": "BadCapacityRequest",
                           "413": "CapacityTooLarge"},
 }
+# Actions whose answer is not JSON.
+_PRODUCES = {"metrics": ["text/plain; version=0.0.4; charset=utf-8"]}
 _FORWARDED = {"default": "PluginAnswer", "400": "RefusedPath", "404": "UnknownRegion",
               "413": "ForwardTooLarge", "502": "PluginUnreachable",
               "503": "InventoryUnreachable", "504": "PluginTimeout"}
@@ -239,5 +244,5 @@ def _operation(route: Route, method: str) -> dict:
     if not forwarded:
         # Forwarded calls have none: the plugin chooses its answers' media
         # types, and a 204 has none.
-        operation["produces"] = ["application/json"]
+        operation["produces"] = _PRODUCES.get(route.action, ["application/json"])
     return operation

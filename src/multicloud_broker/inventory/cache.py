@@ -17,18 +17,44 @@ ids costs one lookup each per period, not one per request.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from multicloud_broker import metrics
 from multicloud_broker.core.errors import NotFound
 from multicloud_broker.inventory import (LOG_INTERVAL, CloudRegion, Inventory,
                                          InventoryRefused, InventoryUnreachable, LogThrottle)
 
 LOG = logging.getLogger(__name__)
 Key = tuple[str, str]
+
+# Where this request's last region lookup was answered from: "cache", "stale"
+# (inventory unreachable, served as last seen), "shared" (another request's
+# lookup), or the backend asked ("aai", "sqlite", "postgresql"). Logged with
+# the routing decision; set on every answer of CachedInventory.get.
+SOURCE: contextvars.ContextVar[str] = contextvars.ContextVar("inventory_source", default="")
+
+
+def backend_name(inventory: object) -> str:
+    """aai, sqlite or postgresql: the module the backend's class lives in
+    (or the `backend` a wrapper names)."""
+    return getattr(inventory, "backend", None) or type(inventory).__module__.rsplit(".", 1)[-1]
+
+
+def inventory_source(inventory: object) -> str:
+    """Where `inventory` answered this request's last lookup from."""
+    if isinstance(inventory, CachedInventory):
+        return SOURCE.get() or "cache"
+    return backend_name(inventory)
+
+
+def _answered(source: str, result: str) -> None:
+    SOURCE.set(source)
+    metrics.cache_lookup(result)
 
 
 @dataclass
@@ -96,9 +122,11 @@ class CachedInventory:
         now = self._clock()
         hit = self._entries.get(key)
         if hit is not None and hit.fresh_until > now:
+            _answered("cache", "hit")
             return hit.region
         unknown = self._unknown.get(key)
         if unknown is not None and unknown[0] > now:
+            _answered("cache", "negative")
             raise _fresh(unknown[1])
         with self._claim:
             running = self._in_flight.get(key)
@@ -107,7 +135,9 @@ class CachedInventory:
         if running is not None:
             # Held entries are served while their refresh runs (one lookup's
             # duration); an outage past stale_until drops them (_ride_out).
+            _answered(*(("cache", "hit") if hit is not None else ("shared", "shared")))
             return hit.region if hit is not None else running.outcome()
+        _answered(backend_name(self._inner), "miss")
         return self._look_up(key, lookup, transaction_id)
 
     def _look_up(self, key: Key, lookup: _Lookup, transaction_id: str) -> CloudRegion:
@@ -161,6 +191,7 @@ class CachedInventory:
                                        "not seen recently by this broker") from None
         # Ask again one ttl later, not on every request, while the outage lasts.
         hit.fresh_until = min(now + self._ttl, hit.stale_until)
+        _answered("stale", "stale")
         if self._log.allow(("stale", key)):
             LOG.warning("%s; serving cloud region %s/%s as last seen %.0f s ago "
                         "(for at most %g s)", exc.message, key[0], key[1],

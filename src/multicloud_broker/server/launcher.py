@@ -32,6 +32,8 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
     nofile = raise_open_file_limit()
     check_tls(conf)
     sock = listen(conf)
+    from multicloud_broker import metrics
+    metrics.start_multiprocess()  # before any worker forks: one directory for all
     workers = conf.workers or usable_cpus()
     scheme = "https" if conf.ssl.enabled else "http"
     LOG.info("multicloud-broker: %s framework on %s://%s:%d, %d worker(s), "

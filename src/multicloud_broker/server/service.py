@@ -17,6 +17,7 @@ import eventlet.wsgi
 from oslo_config import cfg
 from oslo_service import service
 
+from multicloud_broker import metrics
 from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.protocol import (ConnectionPool, Limits, Listener,
@@ -97,6 +98,8 @@ class WSGIService(service.ServiceBase):
             url_length_limit=conf.max_url_length,
             log=_QuietLog(), log_output=False, debug=False,
             capitalize_response_headers=False)
+        metrics.watch_worker(conf.wsgi_pool_size, lambda: self._limits.slots.counter,
+                             self._pool.running)
         LOG.info("worker %d serving %s on %s:%d (%d connections, %d requests at once)",
                  os.getpid(), conf.web_framework, conf.bind_host, conf.bind_port,
                  self._pool.size, conf.wsgi_pool_size)
