@@ -124,7 +124,8 @@ class ConnectionPool:
 
     def _refuse(self, conn) -> None:
         try:
-            conn.fd.send(_REFUSED) if hasattr(conn, "fd") else conn.send(_REFUSED)
+            # The raw socket: a send that would block fails at once instead.
+            getattr(conn, "fd", conn).send(_REFUSED)
         except OSError:
             pass  # the caller closes it either way
         self._refused += 1
