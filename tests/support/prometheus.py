@@ -121,8 +121,10 @@ class PrometheusServer:
 
     def last_scrape(self) -> float:
         """When the last successful scrape of the job started (Unix time), 0 if none."""
-        found = self.value(f'max(timestamp(up{{job="{self.job}"}} == 1))')
-        return found or 0.0
+        # timestamp() of a plain selector: the sample's own time (of an
+        # expression such as `up == 1` it would be the evaluation's).
+        when = self.value(f'max(timestamp(up{{job="{self.job}"}}))')
+        return when if when and self.value(f'min(up{{job="{self.job}"}})') == 1 else 0.0
 
     def wait_scrape_after(self, moment: float, timeout: float = 15.0) -> None:
         """Wait for a successful scrape that started after `moment`."""
