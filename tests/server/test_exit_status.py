@@ -13,13 +13,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.server.helpers import (SLOW_PATH, DefaultWorkersBroker, base_config, stderr_lines,
+from tests.server.helpers import (DefaultWorkersBroker, base_config, stderr_lines,
                                   wait_until, worker_pids)
 from tests.support.broker import broker_env
 from tests.support.client import request
 
 VIM_TYPES = "/api/multicloud/v0/vim_types"
-SLOW = "/api/multicloud/v0/proc_RegionOne/slow"
+LONG = "/api/multicloud/v0/proc_RegionOne/long"
+LONG_PATH = "/api/multicloud-ocata/v0/proc_RegionOne/long"
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -97,10 +98,11 @@ def _answers(url: str) -> bool:
 def test_sigterm_during_a_reload_drains_and_exits_zero(make_broker, plugin, workers):
     broker = make_broker(workers=workers)
     children = worker_pids(broker.pid)
+    plugin.respond(LONG_PATH, json_body={"long": True}, delay=3.0)
     plugin.clear_requests()
     with ThreadPoolExecutor(4) as pool:
-        calls = [pool.submit(request, broker.url, "GET", SLOW, timeout=30) for _ in range(4)]
-        wait_until(lambda: len(plugin.requests_to(SLOW_PATH)) == 4)  # 1 s each, in flight
+        calls = [pool.submit(request, broker.url, "GET", LONG, timeout=30) for _ in range(4)]
+        wait_until(lambda: len(plugin.requests_to(LONG_PATH)) == 4)  # 3 s each, in flight
         os.kill(broker.pid, signal.SIGHUP)
         # the reload is under way: a replaced server drains requests in flight
         wait_until(lambda: [line for line in stderr_lines(broker, "draining:")
