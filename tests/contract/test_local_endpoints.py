@@ -93,7 +93,7 @@ EXPECTED_PATHS = {
         ("/extensions", {"get"}), ("/{rest}", _ANY))},
     _VIM1 + "/infra_workload": {"get", "post", "delete"},
     _VIM1 + "/infra_workload/{rest}": {"get", "post", "delete"},
-    "/healthz": {"get"}, "/readyz": {"get"},
+    "/healthz": {"get"}, "/readyz": {"get"}, "/metrics": {"get"},
 }
 
 
