@@ -370,3 +370,11 @@ def test_schemathesis_finds_nothing_wrong_in_the_regions_api(
     assert cases - {"Stateful tests"} == {"GET " + LIST, "GET " + one("{cloud_owner}", "{cloud_region_id}"),
                      "PUT " + one("{cloud_owner}", "{cloud_region_id}"),
                      "DELETE " + one("{cloud_owner}", "{cloud_region_id}")}, report
+
+
+@pytest.mark.parametrize("body", [b"[" * 100000, b'{"a": ' * 50000 + b"1" + b"}" * 50000],
+                         ids=["arrays", "objects"])
+def test_json_nested_too_deeply_is_a_400(api: BrokerProcess, owner: str, body: bytes) -> None:
+    reply = call(api.url, "PUT", one(owner, "R1"), body=body, headers=auth())
+    assert "nested too deeply" in assert_json_error(reply, 400)
+    assert_json_error(call(api.url, "GET", one(owner, "R1"), headers=auth()), 404)

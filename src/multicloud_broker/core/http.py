@@ -72,6 +72,8 @@ class Request:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError):
             raise BadRequest("request body is not valid JSON") from None
+        except RecursionError:  # "[[[[..." a few thousand deep: a 400, not a 500
+            raise BadRequest("request body is JSON nested too deeply") from None
 
 
 def _raw_path(environ: Mapping[str, Any], path: str) -> str:

@@ -161,8 +161,8 @@ def parse_record(body: object, owner: str, region_id: str) -> CloudRegion:
         raise BadRequest("body must be a JSON object: an A&AI cloud-region record")
     for name, in_path in zip(KEYS, (owner, region_id)):
         if name in body and body[name] != in_path:
-            raise BadRequest(f"{name} {body[name]!r} in the body differs from "
-                             f"{in_path!r} in the path")
+            raise BadRequest(f"{name} {ascii(body[name])[:100]} in the body differs "
+                             f"from {in_path!r} in the path")
     try:
         make_vim_id(owner, "x")
     except NotFound:
