@@ -151,8 +151,6 @@ class _Instruments:
             p + "request_duration_seconds", "Time to answer a request (to the answer's "
             "head; a streamed body's transfer not included), by route template",
             ["route"], buckets=_DURATION_BUCKETS)
-        self.in_flight = Gauge(p + "requests_in_flight", "Requests being answered",
-                               multiprocess_mode="livesum")
         self.plugin_calls = Counter(
             p + "plugin_calls", "Calls to plugins by plugin and outcome: the answer's "
             "status class (2xx..5xx), or the broker's 502 (unreachable, broken answer), "
@@ -195,6 +193,9 @@ class _WorkerGauges:
         from prometheus_client import Gauge
         Gauge = functools.partial(Gauge, registry=registry)
         p = "multicloud_broker_"
+        self.in_flight = Gauge(p + "requests_in_flight", "Requests being answered by all "
+                               "workers (request slots in use, sampled every second)",
+                               multiprocess_mode="livesum")
         self.slots = Gauge(p + "worker_request_slots", "Requests a worker serves at once "
                            "(wsgi_pool_size)", multiprocess_mode="liveall")
         self.slots_used = Gauge(p + "worker_request_slots_in_use", "Request slots in use "
@@ -221,8 +222,8 @@ def _get() -> _Instruments:
 # -- what the broker calls -------------------------------------------------------
 
 def request_started() -> float:
-    """Count a request in flight; its start time, for `request_done`."""
-    _get().in_flight.inc()
+    """A request's start time, for `request_done`. (Requests in flight are
+    sampled from the server's request slots: no update per request.)"""
     return time.perf_counter()
 
 
@@ -236,7 +237,6 @@ def request_done(route: object | None, method: str, status: int, started: float)
         children = m.cached[key] = _request_children(m, route, method, status)
     children[0].inc()
     children[1].observe(elapsed)
-    m.in_flight.dec()
 
 
 def _request_children(m: _Instruments, route: object | None, method: str, status: int):
@@ -290,8 +290,13 @@ def cache_lookup(result: str) -> None:
 def inventory_lookup(backend: str, outcome: str, started: float) -> None:
     elapsed = time.perf_counter() - started
     m = _instruments or _get()
-    m.inventory_lookups.labels(backend, outcome).inc()
-    m.inventory_seconds.labels(backend).observe(elapsed)
+    key = ("inventory", backend, outcome)
+    children = m.cached.get(key)
+    if children is None:
+        children = m.cached[key] = (m.inventory_lookups.labels(backend, outcome),
+                                    m.inventory_seconds.labels(backend))
+    children[0].inc()
+    children[1].observe(elapsed)
 
 
 class CountedInventory:
@@ -388,7 +393,9 @@ def sample() -> None:
         m.worker = _WorkerGauges(m.registry)
     w = m.worker
     w.slots.set(_watch.slots)
-    w.slots_used.set(max(0, _watch.slots - _watch.free_slots()))
+    in_use = max(0, _watch.slots - _watch.free_slots())
+    w.slots_used.set(in_use)
+    w.in_flight.set(in_use)
     w.connections.set(_watch.connections())
     dropped = dropped_lines()
     if dropped > _watch.dropped_seen:
