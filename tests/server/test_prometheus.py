@@ -145,3 +145,36 @@ def test_a_killed_worker_loses_no_count_and_doubles_none(scraped, framework):
     assert sent["starts"] == 1 and sent["unexpected_exits"] == 1
     # The dead worker's live gauges are gone; the new one reports its own.
     assert after["workers_reporting"] == 2
+
+
+def test_debug_log_tells_each_forwarded_requests_routing_once(tmp_path, plugin, make_broker,
+                                                               framework):
+    """Issue 11 item 5: at log level debug, one line per forwarded request with
+    region, cloud type and version, plugin, base URL and inventory source."""
+    config = base_config(tmp_path, plugin, log_level="DEBUG")
+    broker = make_broker(workers=1, config=config)
+    txids = [f"routing-{framework}-{n}" for n in range(3)]
+    for txid in txids:
+        conn = http.client.HTTPConnection("127.0.0.1", broker.port, timeout=10)
+        conn.request("GET", FAST_PATH, headers={"X-TransactionID": txid})
+        assert conn.getresponse().status == 200
+        conn.close()
+    conn = http.client.HTTPConnection("127.0.0.1", broker.port, timeout=10)
+    conn.request("GET", "/api/multicloud/v0/vim_types", headers={"X-TransactionID": "own"})
+    assert conn.getresponse().status == 200
+    conn.close()
+    expected = ("routing GET /api/multicloud-ocata/v0/proc_RegionOne/fast: region "
+                "proc/RegionOne, cloud openstack ocata, plugin multicloud-ocata at "
+                f"{plugin.url}, inventory sqlite")
+    def routing_lines() -> list[str]:
+        return [line for line in broker.stderr_path.read_text(errors="replace").splitlines()
+                if ": routing " in line]
+
+    wait_until(lambda: len(routing_lines()) >= len(txids), timeout=5)
+    time.sleep(0.3)  # a line too many would show by now
+    routing = routing_lines()
+    for txid in txids:
+        mine = [line for line in routing if f"[{txid}]" in line]
+        assert len(mine) == 1, routing
+        assert mine[0].endswith(expected) and " DEBUG " in mine[0]
+    assert len(routing) == len(txids)  # vim_types is answered by the broker: no routing
