@@ -46,6 +46,12 @@ DEFAULT_OPTS = [
                  help="Seconds the server waits between two reads of a request "
                       "body; beyond, the request fails (408 if not yet answered) "
                       "and the connection is closed."),
+    cfg.FloatOpt("shutdown_delay", default=0.0, min=0,
+                 help="Seconds a worker goes on serving after SIGTERM with /readyz "
+                      "answering 503, so that a load balancer checking it stops "
+                      "sending before the worker stops accepting (at most half of "
+                      "graceful_shutdown_timeout). Kubernetes' preStop pause does "
+                      "the same; use one or the other."),
     cfg.BoolOpt("wsgi_keep_alive", default=True,
                 help="Keep client connections open between requests."),
     cfg.IntOpt("client_socket_timeout", default=900, min=0,

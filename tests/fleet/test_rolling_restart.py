@@ -6,11 +6,11 @@ tests/support/postgres.py) behind a real haproxy that health-checks
 fakecloud`, a process) and a plugin stand-in that records every request it
 gets (tests/support/upstreams.py PluginServer). While 100 client connections
 send requests through haproxy, each with an id of its own, the brokers are
-restarted one after the other as Kubernetes does it: the instance leaves the
-load balancer (Kubernetes removes a terminating pod from the Service's
-endpoints; here haproxy's runtime API sets it to drain), gets SIGTERM once
-nothing is sent to it any more, starts again, and must be ready in haproxy
-(its /readyz checks passing) before the next one is stopped.
+restarted one after the other with SIGTERM alone, nothing else told to
+haproxy: each broker answers /readyz 503 at once and goes on serving for
+`shutdown_delay` (longer than haproxy's checks take to mark it down), then
+drains and exits; it starts again and must be ready in haproxy (its /readyz
+checks passing) before the next one is stopped.
 
 Then: no request failed, the plugin got each request exactly once (none was
 answered twice, none lost), and a region added through one broker's HTTP API
@@ -98,7 +98,9 @@ def _answers(url: str) -> bool:
 def _config(pg: PostgresServer, database: str, plugin: PluginServer, fakecloud: str,
             password_file: Path) -> dict:
     return {
-        "DEFAULT": {"graceful_shutdown_timeout": 10, "log_level": "WARNING"},
+        # haproxy marks a server down after 2 failed checks 0.3 s apart.
+        "DEFAULT": {"graceful_shutdown_timeout": 10, "shutdown_delay": 2,
+                    "log_level": "WARNING"},
         "inventory": {"backend": "postgresql", "postgresql_url": pg.url(database),
                       "cache_ttl": 1, "negative_ttl": 0},
         "aai": {"schema_version": SCHEMA},
@@ -132,18 +134,13 @@ class Fleet:
 
     def restart(self, name: str) -> None:
         old = self.brokers[name]
-        # The pod leaves the Service: no new request is sent to it...
-        self.haproxy.set_state(name, "drain")
-        # ...and it is stopped once none is in flight there (the preStop pause).
-        wait_until(lambda: self.haproxy.current_sessions(name) == 0, timeout=10)
+        # SIGTERM only, as Kubernetes sends it: the broker itself makes
+        # haproxy stop sending (its /readyz fails) before it stops accepting.
         self.exit_statuses.append(old.stop(timeout=20))
         self.restarts[name] += 1
         new = self._broker(name, old.port, self.restarts[name]).start()
         self.brokers[name] = new
-        # Ready again: its /readyz checks pass (status DRAIN while still set
-        # aside); only then does it take traffic, and the next one may stop.
-        self.haproxy.wait_status(name, "DRAIN")
-        self.haproxy.set_state(name, "ready")
+        # Ready again: its /readyz checks pass; only then may the next one stop.
         self.haproxy.wait_status(name, "UP")
 
     def stop(self) -> None:

@@ -111,13 +111,21 @@ class WSGIService(service.ServiceBase):
         if self._server is None:
             return
         server, self._server = self._server, None
-        self._limits.stopping = True
         health.set_draining(True)  # /readyz answers 503 from now on
+        grace = getattr(self.conf, "graceful_shutdown_timeout", 0) or None
+        delay = min(self.conf.shutdown_delay, grace / 2 if grace else float("inf"))
+        if graceful and delay > 0:
+            # Still accepting and serving, so that a load balancer has time
+            # to see /readyz fail and stop sending here first.
+            LOG.info("worker %d not ready; serving %g s more before draining",
+                     os.getpid(), delay)
+            eventlet.sleep(delay)
+            grace = grace and grace - delay
+        self._limits.stopping = True
         server.kill()  # the accept loop ends; its `finally` waits for the pool
         idle = self._limits.begin_drain()
         LOG.info("worker %d draining: %d connection(s) open, %d idle closed",
                  os.getpid(), self._pool.running(), idle)
-        grace = getattr(self.conf, "graceful_shutdown_timeout", 0) or None
         with eventlet.Timeout(grace, False):
             _wait(server)
             return
