@@ -110,15 +110,21 @@ def test_scraped_totals_equal_the_traffic_sent(scraped, framework):
     assert seen == {after["forwarded"]}
 
 
-def _forwarded_in_answer(port: int) -> float:
+def _metrics_text(port: int) -> str:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
         conn.request("GET", "/metrics")
         answer = conn.getresponse()
+        assert answer.status == 200
         assert answer.getheader("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
-        text = answer.read().decode()
+        return answer.read().decode()
     finally:
         conn.close()
+
+
+def _forwarded_in_answer(port: int) -> float:
+    """requests_total of the forwarded route with status 200, as one /metrics tells."""
+    text = _metrics_text(port)
     prefix = 'multicloud_broker_requests_total{method="GET",route="%s",status="200"} ' \
         % FORWARD_ROUTE
     return sum(float(line[len(prefix):]) for line in text.splitlines()
@@ -178,3 +184,20 @@ def test_debug_log_tells_each_forwarded_requests_routing_once(tmp_path, plugin, 
         assert len(mine) == 1, routing
         assert mine[0].endswith(expected) and " DEBUG " in mine[0]
     assert len(routing) == len(txids)  # vim_types is answered by the broker: no routing
+
+
+def test_a_reload_keeps_every_count(tmp_path, plugin, make_broker, framework):
+    """SIGHUP replaces both workers one at a time: counts made before and
+    after add up, read from either new worker."""
+    broker = make_broker(workers=2, config=base_config(tmp_path, plugin))
+    _send(broker.port, FAST_PATH, 12, 200)
+    old = worker_pids(broker.pid)
+    assert len(old) == 2
+    os.kill(broker.pid, signal.SIGHUP)
+    wait_until(lambda: len(worker_pids(broker.pid)) == 2 and not worker_pids(broker.pid) & old,
+               timeout=30)
+    _send(broker.port, FAST_PATH, 8, 200)
+    assert {_forwarded_in_answer(broker.port) for _ in range(6)} == {20}
+    text = _metrics_text(broker.port)
+    assert 'multicloud_broker_worker_exits_total{reason="retired"} 2.0' in text
+    assert "multicloud_broker_worker_starts_total 4.0" in text
