@@ -184,6 +184,7 @@ def test_debug_log_tells_each_forwarded_requests_routing_once(tmp_path, plugin, 
         assert len(mine) == 1, routing
         assert mine[0].endswith(expected) and " DEBUG " in mine[0]
     assert len(routing) == len(txids)  # vim_types is answered by the broker: no routing
+    assert "multicloud_broker_worker_starts_total 1.0" in _metrics_text(broker.port)
 
 
 def test_a_reload_keeps_every_count(tmp_path, plugin, make_broker, framework):

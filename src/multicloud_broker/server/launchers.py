@@ -189,6 +189,7 @@ class InProcessLauncher(service.ServiceLauncher):
 
     def launch_service(self, svc: ReplaceableService, workers: int = 1) -> None:
         self.replaceable = svc
+        metrics.worker_started()  # the one worker is this process
         super().launch_service(svc, workers=workers)
 
     def restart(self) -> None:
