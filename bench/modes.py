@@ -30,6 +30,7 @@ class Running:
     port: int
     path: str
     headers: dict[str, str] = field(default_factory=dict)
+    metrics: str = ""  # the path to scrape during a run (--scrape), if it has one
 
     @property
     def url(self) -> str:
@@ -58,6 +59,9 @@ class Context:
         self.tmp = tmp
         self.workers = workers
         self.python = sys.executable
+        self.baseline_src = ""   # --baseline-src: another checkout's src/, for the -before modes
+        self.baseline_commit = ""
+        self.stdout_pipe = False  # --stdout-pipe: brokers log to stdout, a drained pipe
         self._count = 0
 
     def name(self, base: str) -> str:
@@ -66,12 +70,16 @@ class Context:
         return f"{self._count:03d}-{base}"
 
     def broker_config(self, name: str, port: int, framework: str,
-                      sections: dict[str, dict[str, str]] | None = None) -> Path:
-        """An INI file for one broker run: loopback, N workers, access log to a file."""
+                      sections: dict[str, dict[str, str]] | None = None,
+                      access_log: bool = True) -> Path:
+        """An INI file for one broker run: loopback, N workers, access log to a file
+        (or, with access_log False, to stdout). Only options that the --baseline-src
+        code knows too: it refuses unknown ones."""
         values = {"DEFAULT": {"web_framework": framework, "bind_host": "127.0.0.1",
-                              "bind_port": str(port), "workers": str(self.workers),
-                              "access_log": str(self.tmp / f"{name}.access.log")},
+                              "bind_port": str(port), "workers": str(self.workers)},
                   "inventory": {"sqlite_path": str(self.tmp / "inventory.sqlite")}}
+        if access_log:
+            values["DEFAULT"]["access_log"] = str(self.tmp / f"{name}.access.log")
         for group, options in (sections or {}).items():
             values.setdefault(group, {}).update(options)
         text = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in opts.items()) + "\n"
@@ -83,21 +91,49 @@ class Context:
     def broker_cli(self) -> list[str]:
         return [self.python, "-m", "multicloud_broker"]
 
+    def before_env(self) -> dict[str, str]:
+        """The environment that makes this venv's python import the baseline's code."""
+        return _env(PYTHONPATH=self.baseline_src)
+
+    def before_sqlite(self) -> str:
+        # The baseline's own inventory file: ours may have a newer schema.
+        return str(self.tmp / "inventory-before.sqlite")
+
+    def check_baseline(self) -> str:
+        """Where the baseline's python imports the broker from; ValueError if not DIR."""
+        done = subprocess.run([self.python, "-c", "import multicloud_broker as m; "
+                               "print(m.__file__)"], capture_output=True, text=True,
+                              timeout=60, env=self.before_env(), cwd="/")
+        where = done.stdout.strip()
+        if not where.startswith(str(Path(self.baseline_src).resolve()) + "/"):
+            raise ValueError(f"--baseline-src: the broker came from {where or done.stderr!r}")
+        return where
+
 
 # -- the vim_types modes --------------------------------------------------------
 
 def ours(ctx: Context, framework: str, path: str = VIM_TYPES,
          sections: dict | None = None, headers: dict | None = None,
-         tag: str = "") -> Callable[[], Running]:
-    """`multicloud-broker serve --web-framework F`, one worker per core."""
+         tag: str = "", before: bool = False) -> Callable[[], Running]:
+    """`multicloud-broker serve --web-framework F`, one worker per core; with
+    `before`, the --baseline-src code (which has no /metrics to scrape)."""
     def start() -> Running:
         port = free_port()
-        name = ctx.name(f"{framework}{tag}")
-        conf = ctx.broker_config(name, port, framework, sections)
-        proc = Proc(name, ctx.broker_cli() + ["serve", "--config-file", str(conf), "--web-framework", framework,
-                                     "--bind-port", str(port)], ctx.tmp, env=_env(), cwd=REPO)
-        return Running([proc], port, path, dict(headers or {}))
+        name = ctx.name(f"{framework}{tag}" + ("-before" if before else ""))
+        conf = ctx.broker_config(name, port, framework, sections,
+                                 access_log=not ctx.stdout_pipe)
+        proc = Proc(name, ctx.broker_cli() + ["serve", "--config-file", str(conf),
+                                              "--web-framework", framework,
+                                              "--bind-port", str(port)],
+                    ctx.tmp, env=ctx.before_env() if before else _env(), cwd=REPO,
+                    stdout_pipe=ctx.stdout_pipe)
+        return Running([proc], port, path, dict(headers or {}),
+                       metrics="" if before else "/metrics")
     return start
+
+
+def _before_label(ctx: Context, label: str) -> str:
+    return f"before ({ctx.baseline_commit}): {label}"
 
 
 def bare(ctx: Context) -> Callable[[], Running]:
@@ -172,6 +208,12 @@ def vim_types_modes(ctx: Context) -> list[Mode]:
     modes += [
         Mode("django", f"ours: Django + eventlet ({n} workers)", ours(ctx, "django"), ours=True),
         Mode("pecan", f"ours: Pecan + eventlet ({n} workers)", ours(ctx, "pecan"), ours=True),
+    ]
+    if ctx.baseline_src:
+        modes += [Mode(f"{fw}-before", _before_label(ctx, f"{fw.capitalize()} + eventlet "
+                                                          f"({n} workers)"),
+                       ours(ctx, fw, before=True), ours=True) for fw in ("django", "pecan")]
+    modes += [
         Mode("eventlet-bare", f"eventlet ceiling: bare WSGI app ({n} workers)", bare(ctx),
              baseline=True),
     ]
@@ -215,6 +257,8 @@ class Upstreams:
 
     def _add_sqlite_region(self) -> None:
         add_sqlite_region(self.ctx)
+        if self.ctx.baseline_src:
+            add_sqlite_region(self.ctx, before=True)
 
     def _start_fakecloud(self) -> None:
         import http.client
@@ -249,14 +293,20 @@ class Upstreams:
         self.procs.clear()
 
 
-def add_sqlite_region(ctx: Context) -> None:
-    """The bench region in the embedded inventory that every broker config names."""
-    conf = ctx.broker_config("region", 1, "django", {"inventory": {"backend": "sqlite"}})
+def add_sqlite_region(ctx: Context, before: bool = False) -> None:
+    """The bench region in the embedded inventory that every broker config names
+    (with `before`, in the baseline's own file, written by the baseline's code)."""
+    inventory = {"backend": "sqlite"}
+    if before:
+        inventory["sqlite_path"] = ctx.before_sqlite()
+    conf = ctx.broker_config("region-before" if before else "region", 1, "django",
+                             {"inventory": inventory})
     done = subprocess.run(
         ctx.broker_cli() + ["region", "add", "--config-file", str(conf),
                             "--cloud-owner", "bench", "--cloud-region-id", "RegionOne",
                             "--cloud-type", "openstack", "--cloud-region-version", "ocata"],
-        capture_output=True, text=True, timeout=60, env=_env())
+        capture_output=True, text=True, timeout=60,
+        env=ctx.before_env() if before else _env())
     if done.returncode != 0 and "already exists" not in done.stderr:
         raise RuntimeError(f"region add failed: {done.stderr.strip()}")
 
@@ -281,6 +331,13 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
                           ours(ctx, framework, FORWARD, aai, tag="-aai"), ours=True))
         modes.append(Mode(f"{framework}-sqlite", f"ours: {framework}, sqlite -> nginx",
                           ours(ctx, framework, FORWARD, sqlite, tag="-sqlite"), ours=True))
+    if ctx.baseline_src:
+        old = dict(sqlite, inventory={"backend": "sqlite", "sqlite_path": ctx.before_sqlite()})
+        for framework in ("django", "pecan"):
+            modes.append(Mode(f"{framework}-sqlite-before",
+                              _before_label(ctx, f"{framework}, sqlite -> nginx"),
+                              ours(ctx, framework, FORWARD, old, tag="-sqlite", before=True),
+                              ours=True))
     if up.fakecloud_port:
         token = {"X-Auth-Token": up.fakecloud_token}
         fake = dict(aai, plugins={"endpoints":

@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,19 +62,39 @@ class Proc:
 
     def __init__(self, name: str, argv: Sequence[str], log_dir: Path,
                  env: dict[str, str] | None = None, cwd: str | None = None,
-                 stop_signal: int = signal.SIGTERM):
+                 stop_signal: int = signal.SIGTERM, stdout_pipe: bool = False):
         self.name = name
         self.argv = list(argv)
         self.stop_signal = stop_signal
         self.out_path = log_dir / f"{name}.out"
         self.err_path = log_dir / f"{name}.err"
+        self.stdout_bytes = self.stdout_lines = 0  # counted only with stdout_pipe
+        self.piped = stdout_pipe
+        self._reader: threading.Thread | None = None
         with open(self.out_path, "wb") as out, open(self.err_path, "wb") as err:
             # A new session: its PID is also the session id of all its workers,
             # which lets stop() recognise them (and only them) later.
             self.popen = subprocess.Popen(
-                self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
+                self.argv, stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE if stdout_pipe else out, stderr=err,
                 env=env, cwd=cwd, start_new_session=True)
         self.pid = self.popen.pid
+        if stdout_pipe:
+            # As in a container: stdout is a pipe that a reader drains (and
+            # discards) as fast as it can, like `cat > /dev/null`.
+            self._reader = threading.Thread(target=self._drain, name=f"drain-{name}",
+                                            daemon=True)
+            self._reader.start()
+
+    def _drain(self) -> None:
+        fd = self.popen.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            self.stdout_bytes += len(chunk)
+            self.stdout_lines += chunk.count(b"\n")
+        self.popen.stdout.close()
 
     def alive(self) -> bool:
         return self.popen.poll() is None
@@ -127,6 +148,8 @@ class Proc:
             os.kill(self.pid, signal.SIGKILL)
             self.popen.wait(5)
         self._reap_leftovers(below)
+        if self._reader is not None:
+            self._reader.join(10)  # the last lines, once every writer has exited
 
     def _reap_leftovers(self, known: list[int]) -> None:
         deadline = time.monotonic() + 5

@@ -84,6 +84,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="only rewrite the .md and .png of an earlier results .json")
     p.add_argument("--keep-tmp", action="store_true",
                    help="keep the scratch directory (configs, server logs)")
+    p.add_argument("--baseline-src", metavar="DIR", default="",
+                   help="another checkout of the broker (e.g. a git worktree): adds modes "
+                        "django-before, pecan-before (vim_types) and django-sqlite-before, "
+                        "pecan-sqlite-before (forward) running DIR/src with this venv")
+    p.add_argument("--scrape", action="store_true",
+                   help="GET /metrics once a second during every measured run of our "
+                        "modes (not the -before ones); count and latency recorded")
+    p.add_argument("--stdout-pipe", action="store_true",
+                   help="our brokers log access lines to stdout, a pipe the harness "
+                        "drains (as in a container), instead of to a file")
     args = p.parse_args(argv)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
     unknown = [c for c in args.levels if c not in LEVELS]
@@ -146,10 +156,19 @@ class Bench:
                    warm, 60, headers=running.headers)
             csv = self.tmp / f"{section}-{mode.name}-c{conc}-r{rep}.csv"
             ours = self._our_pids()
+            scraper = (Scraper(running.port, running.metrics)
+                       if self.args.scrape and running.metrics else None)
             before = machine.cpu_ticks()
-            result = run_ab(self.tools["ab"], running.url, n, conc, csv, self.args.time_limit,
-                            keepalive=self.args.keepalive,
-                            recv_errors_ok=self.args.recv_errors_ok, headers=running.headers)
+            if scraper:
+                scraper.start()
+            try:
+                result = run_ab(self.tools["ab"], running.url, n, conc, csv,
+                                self.args.time_limit, keepalive=self.args.keepalive,
+                                recv_errors_ok=self.args.recv_errors_ok,
+                                headers=running.headers)
+            finally:
+                if scraper:
+                    record["scrape"] = scraper.finish()
             record["ab"] = result.as_dict()
             ours |= self._our_pids()
             other = machine.foreign_cpu_seconds(before, machine.cpu_ticks(), ours)
@@ -161,6 +180,10 @@ class Bench:
                   f"never done {result.not_done}  p50 {result.latency_ms.get('50', '-')} ms  "
                   f"ab CPU {result.ab_cpu_s / max(result.wall_s, 0.001):.0%}"
                   + (f"  [{result.aborted}]" if result.aborted else ""), flush=True)
+            if scraper:
+                sc = record["scrape"]
+                print(f"bench:   scraped /metrics {sc['count']} times, failed {sc['failed']}, "
+                      f"median {sc['median_ms']} ms, max {sc['max_ms']} ms", flush=True)
             if record["other_cpu_share"] > 0.05:
                 print(f"bench:   note: other processes used {record['other_cpu_share']:.0%} "
                       "of the machine during this run", flush=True)
@@ -173,6 +196,12 @@ class Bench:
                 record["server_log"] = {}
                 for proc in running.procs:
                     record["server_log"].update(proc.log_counts())
+                piped = [p for p in running.procs if p.piped]
+                if piped:
+                    # Access lines that reached the pipe: warm-up, probes and the run.
+                    record["stdout_lines"] = sum(p.stdout_lines for p in piped)
+                    print(f"bench:   stdout pipe: {record['stdout_lines']} lines read",
+                          flush=True)
                 for message, count in sorted(record["server_log"].items(),
                                              key=lambda kv: -kv[1])[:3]:
                     print(f"bench:   server log: {count} x {message}", flush=True)
@@ -182,6 +211,48 @@ class Bench:
     @staticmethod
     def _our_pids() -> set[int]:
         return {os.getpid(), *descendants(os.getpid())}
+
+
+class Scraper:
+    """GET a /metrics path once a second from a thread, as Prometheus would."""
+
+    def __init__(self, port: int, path: str):
+        import threading
+        self.port, self.path = port, path
+        self.latencies_ms: list[float] = []
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="scraper", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _loop(self) -> None:
+        import http.client
+        while not self._stop.wait(1.0):
+            started = time.perf_counter()
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request("GET", self.path)
+                resp = conn.getresponse()
+                body = resp.read()
+                if resp.status != 200 or b"# TYPE" not in body:
+                    self.failed.append(f"HTTP {resp.status}")
+                    continue
+                self.latencies_ms.append((time.perf_counter() - started) * 1000)
+            except OSError as exc:
+                self.failed.append(type(exc).__name__)
+            finally:
+                conn.close()
+
+    def finish(self) -> dict:
+        import statistics
+        self._stop.set()
+        self._thread.join(15)
+        lat = self.latencies_ms
+        return {"count": len(lat), "failed": len(self.failed), "failures": self.failed[:5],
+                "median_ms": round(statistics.median(lat), 1) if lat else None,
+                "max_ms": round(max(lat), 1) if lat else None}
 
 
 def _now() -> str:
@@ -208,6 +279,21 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mcb-bench-"))
     ctx = modes.Context(tools, tmp, workers)
     ctx.uwsgi_listen = args.uwsgi_listen
+    ctx.stdout_pipe = args.stdout_pipe
+    if args.stdout_pipe:
+        notes.append("--stdout-pipe: our brokers (and the -before ones) had no access_log "
+                      "option: access lines went to stdout, a pipe drained by a thread of "
+                      "the harness (as `cat > /dev/null` in a container)")
+    if args.scrape:
+        notes.append("--scrape: GET /metrics once a second during every measured run "
+                     "of our current modes (the -before code has no /metrics)")
+    if args.baseline_src:
+        src = Path(args.baseline_src).resolve()
+        ctx.baseline_src = str(src / "src")
+        ctx.baseline_commit = machine.source_state(src).get("commit", "?")[:7]
+        where = ctx.check_baseline()
+        notes.append(f"-before modes: the broker at {ctx.baseline_commit} from {src} "
+                     f"(this venv, PYTHONPATH={ctx.baseline_src}; imports {where})")
     bench = Bench(args, tools, tmp)
     date = datetime.date.today().isoformat()
     stem = (f"{date}-{socket.gethostname()}" + ("-quick" if args.quick else "")
@@ -219,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
                       "slow": modes.FORWARD},
             "machine": machine.machine(), "versions": machine.versions(tools),
             "source": machine.source_state(REPO),
+            "baseline_source": (machine.source_state(Path(args.baseline_src))
+                                if args.baseline_src else None),
             "notes": notes, "scratch_dir": str(tmp)}
     results = {"meta": meta, "runs": bench.runs}
     out_dir = Path(args.out)
