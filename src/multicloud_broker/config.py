@@ -160,10 +160,13 @@ PLUGIN_OPTS = [
                  help="Overall deadline of one forwarded call, answer body "
                       "included: 504 when it passes before the answer "
                       "started, the client connection cut after."),
-    cfg.IntOpt("max_connections_per_plugin", default=100, min=1,
+    cfg.IntOpt("max_connections_per_plugin", default=500, min=1,
                help="Connections open to one plugin base URL, per worker. "
                     "Requests beyond wait at most connect_timeout for one, "
-                    "then get 503: a hanging plugin cannot hold them all."),
+                    "then get 503: a hanging plugin cannot hold them all. "
+                    "Keep it below wsgi_pool_size, so that other plugins "
+                    "keep request slots, and well above the calls one "
+                    "plugin has in flight at peak."),
     cfg.IntOpt("capacity_max_vims", default=100, min=1,
                help="Most VIMs one check_vim_capacity request may list "
                     "(413 beyond)."),

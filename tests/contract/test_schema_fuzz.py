@@ -21,17 +21,15 @@ import json
 import os
 import subprocess
 import sys
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.broker import (REPO_ROOT, BrokerProcess, broker_env, region_add,
-                                  write_config)
+from tests.support.broker import REPO_ROOT, BrokerProcess, region_add, write_config
 from tests.support.client import request
-from tests.support.upstreams import LOCALHOST, free_port
+from tests.support.fakecloud import fakecloud_process
 
 PLUGINS = ("multicloud-ocata", "multicloud-pike", "multicloud-titaniumcloud",
            "multicloud-starlingx", "multicloud-vio", "multicloud-azure")
@@ -59,38 +57,8 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "4xx"]
 
 @pytest.fixture(scope="module")
 def fakecloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("fuzz-cloud")
-    port = free_port()
-    with open(workdir / "fakecloud.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "multicloud_broker", "fakecloud", "--bind-host", LOCALHOST,
-             "--bind-port", str(port), "--state-file", str(workdir / "state.sqlite"),
-             "--build-seconds", "0.1"],
-            stdout=log, stderr=subprocess.STDOUT, env=broker_env())
-    url = f"http://{LOCALHOST}:{port}"
-    try:
-        _wait_answering(proc, url)
+    with fakecloud_process(tmp_path_factory.mktemp("fuzz-cloud"), build_seconds=0.1) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_answering(proc: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"fakecloud exited with {proc.returncode}")
-        try:
-            request(url, "GET", "/", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("fakecloud did not answer in time")
 
 
 @pytest.fixture(scope="module", params=["django", "pecan"])

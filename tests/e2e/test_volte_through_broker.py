@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 
 import pytest
 
 from tests.support.broker import BrokerProcess, broker_env, region_add, write_config
-from tests.support.client import request
-from tests.support.upstreams import LOCALHOST, free_port
+from tests.support.fakecloud import fakecloud_process
 
 PLUGINS = ("multicloud-ocata", "multicloud-pike", "multicloud-titaniumcloud",
            "multicloud-starlingx", "multicloud-vio", "multicloud-azure")
@@ -19,39 +17,8 @@ PLUGINS = ("multicloud-ocata", "multicloud-pike", "multicloud-titaniumcloud",
 
 @pytest.fixture(scope="module")
 def fakecloud(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("fakecloud")
-    port = free_port()
-    log = open(workdir / "fakecloud.log", "wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "multicloud_broker", "fakecloud", "--bind-host", LOCALHOST,
-         "--bind-port", str(port), "--state-file", str(workdir / "state.sqlite"),
-         "--build-seconds", "0.3"],
-        stdout=log, stderr=subprocess.STDOUT, env=broker_env())
-    url = f"http://{LOCALHOST}:{port}"
-    try:
-        _wait_listening(proc, url)
+    with fakecloud_process(tmp_path_factory.mktemp("fakecloud"), build_seconds=0.3) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def _wait_listening(proc: subprocess.Popen, url: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"fakecloud exited with {proc.returncode}")
-        try:
-            request(url, "GET", "/", timeout=1)
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError("fakecloud did not listen in time")
 
 
 @pytest.fixture(scope="module", params=["django", "pecan"])

@@ -21,9 +21,6 @@ from __future__ import annotations
 
 import base64
 import collections
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,8 +29,9 @@ import pytest
 from tests.fleet.haproxy import HAProxy, find_or_install
 from tests.fleet.load import FleetLoad
 from tests.server.helpers import wait_until
-from tests.support.broker import BrokerProcess, broker_env, run_cli, write_config
+from tests.support.broker import BrokerProcess, run_cli, write_config
 from tests.support.client import request
+from tests.support.fakecloud import fakecloud_process
 from tests.support.postgres import (BROKER_PASSWORD, PostgresServer,  # noqa: F401
                                     postgres_server)
 from tests.support.upstreams import LOCALHOST, PluginServer, free_port
@@ -65,34 +63,8 @@ def plugin() -> Iterator[PluginServer]:
 
 @pytest.fixture(scope="module")
 def fakecloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    workdir = tmp_path_factory.mktemp("fleet-fakecloud")
-    port = free_port()
-    with open(workdir / "fakecloud.log", "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "multicloud_broker", "fakecloud", "--bind-host",
-             LOCALHOST, "--bind-port", str(port), "--state-file",
-             str(workdir / "state.sqlite")],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=broker_env())
-    url = f"http://{LOCALHOST}:{port}"
-    try:
-        wait_until(lambda: proc.poll() is not None or _answers(url), timeout=15)
-        assert proc.poll() is None, (workdir / "fakecloud.log").read_text()
+    with fakecloud_process(tmp_path_factory.mktemp("fleet-fakecloud")) as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _answers(url: str) -> bool:
-    try:
-        request(url, "GET", "/", timeout=1)
-        return True
-    except OSError:
-        return False
 
 
 def _config(pg: PostgresServer, database: str, plugin: PluginServer, fakecloud: str,

@@ -41,24 +41,23 @@ SMALL_ANSWER = 1 << 20  # a capacity answer is a few hundred bytes
 READ_AHEAD = 4096
 
 
-def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Headers without the hop-by-hop ones, nor any that `Connection` names."""
-    named = set()
+def _without(headers: list[tuple[str, str]], dropped: frozenset) -> list[tuple[str, str]]:
+    """Headers less those named in `dropped` and those that `Connection` names."""
+    named = set(dropped)
     for key, value in headers:
         if key.lower() == "connection":
             named.update(token.strip().lower() for token in value.split(","))
-    return [(k, v) for k, v in headers
-            if k.lower() not in HOP_BY_HOP and k.lower() not in named]
+    return [(k, v) for k, v in headers if k.lower() not in named]
+
+
+def end_to_end(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers without the hop-by-hop ones, nor any that `Connection` names."""
+    return _without(headers, HOP_BY_HOP)
 
 
 def client_headers(request: Request) -> list[tuple[str, str]]:
     """The client's end-to-end headers a plugin gets, less framing and Host."""
-    named = set()
-    for key, value in request.header_items:
-        if key.lower() == "connection":
-            named.update(token.strip().lower() for token in value.split(","))
-    return [(k, v) for k, v in request.header_items
-            if k.lower() not in NOT_FROM_CLIENT and k.lower() not in named]
+    return _without(request.header_items, NOT_FROM_CLIENT)
 
 
 class Forwarder:
