@@ -369,3 +369,37 @@ def test_client_gone_mid_upload_is_not_a_plugin_fault(hostile_broker: BrokerProc
     reply = call(hostile_broker.url, "PUT", OCATA.v0 + "/t1/next/echo", body=b"{}")
     assert reply.status == 200, reply
     assert len(hostile_plugin.requests_to(OCATA.plugin_v0 + "/t1/next/echo")) == 1
+
+
+def test_client_leaving_while_the_plugin_thinks_abandons_the_call(
+        hostile_broker: BrokerProcess, hostile_plugin: HostilePlugin) -> None:
+    # The plugin never answers; the client goes away first. The broker drops
+    # the call and its plugin connection then, not at the read timeout.
+    path = f"{OCATA.v0}/t1/abandoned/hang"
+    sock = socket.create_connection(("127.0.0.1", hostile_broker.port), timeout=5)
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: broker\r\n"
+                 "X-TransactionID: gone-1\r\n\r\n".encode())
+    plugin_path = f"{OCATA.plugin_v0}/t1/abandoned/hang"
+    assert hostile_plugin.wait_for(lambda: hostile_plugin.requests_to(plugin_path))
+    [seen] = hostile_plugin.requests_to(plugin_path)
+    sock.close()
+    assert hostile_plugin.wait_for(lambda: seen.conn_id in hostile_plugin.closed_by_peer,
+                                   timeout=10), "the plugin connection stayed open"
+    assert _stderr_has(hostile_broker, "client went away", "gone-1")
+    assert not _stderr_has(hostile_broker, "gone-1", "TooSlow", timeout=0.2)
+
+
+def test_pipelined_next_request_does_not_abandon_the_call(
+        hostile_broker: BrokerProcess) -> None:
+    # Bytes from the client while the plugin thinks are its next request, not
+    # a departure: the first call runs to its read timeout (504), the next
+    # ones are answered after it, in order.
+    request = "GET {} HTTP/1.1\r\nHost: broker\r\nX-TransactionID: {}\r\n\r\n"
+    data = _raw(hostile_broker.port, (
+        request.format(f"{OCATA.v0}/t1/pipelined/hang", "piped-1")
+        + request.format(f"{OCATA.v0}/t1/pipelined/echo", "piped-2")
+        + "GET /api/multicloud/v0/vim_types HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n"
+    ).encode())
+    statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", data)
+    assert statuses == [b"504", b"200", b"200"], data[:500]
+    assert not _stderr_has(hostile_broker, "client went away", "piped-1", timeout=0.2)

@@ -219,7 +219,9 @@ class HostilePlugin:
                 time.sleep(TRICKLE)
             return False
         if mode == "hang":
-            reader.wait_eof(60)
+            if reader.wait_eof(60):
+                with self._lock:
+                    self.closed_by_peer.add(request.conn_id)
             return False
         if mode == "no_read":
             # Never read: the sender's buffers fill. Ends when reset()/stop() close it.
@@ -297,17 +299,19 @@ class _Reader:
             return True  # EOF is "readable": the caller sees it
         return True
 
-    def wait_eof(self, timeout: float) -> None:
+    def wait_eof(self, timeout: float) -> bool:
+        """True once the peer closed (or reset) the connection; False at `timeout`."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
                 self.conn.settimeout(0.5)
                 if not self.conn.recv(65536):
-                    return
+                    return True
             except socket.timeout:
                 continue
             except OSError:
-                return
+                return True
+        return False
 
     def request(self, conn_id: int, read_body: bool, peek_mode) -> HostileRequest | None:
         try:

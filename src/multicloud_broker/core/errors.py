@@ -64,3 +64,13 @@ class ClientBodyError(BadRequest):
         super().__init__(message)
         self.status = status
         self.disconnected = disconnected
+
+
+class ClientGone(BaseException):
+    """The client closed its connection while the broker waited for a plugin.
+
+    Raised by the server into the request's green thread. A BaseException,
+    like GreenletExit, so that no handler turns it into an answer nobody
+    would read: it unwinds the call (whose plugin connection is closed) up
+    to the server, which logs it and closes the connection.
+    """

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from multicloud_broker import metrics
 from multicloud_broker.core.errors import (ApiError, BadGateway, BadRequest, ClientBodyError,
+                                           ClientGone,
                                            GatewayTimeout, PayloadTooLarge, ServiceUnavailable)
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.upstream import (BadAnswer, Busy, Connection,
@@ -190,7 +191,7 @@ class _Call:
                 self.conn.connect(self.deadline.timeout())
             self.deadline.step = self.fw.read_timeout
             early = self._send(head, body)
-            response = early or self._read_head(method)
+            response = early or self._read_head(method, body)
             _check_framing(response)
             metrics.plugin_answer(self.plugin, response.status, self.started)
             return response
@@ -240,13 +241,25 @@ class _Call:
             except (UpstreamError, OSError):
                 raise BadAnswer(f"connection broke while sending the request: {exc}") from None
 
-    def _read_head(self, method: str):
+    def _read_head(self, method: str, client: Request | bytes | None):
+        # The client's body is all read by now: while the plugin thinks, a
+        # client that goes away abandons the call (ClientGone) and frees its
+        # connection instead of holding both until the deadline.
+        watch = client.watch_client if isinstance(client, Request) else None
+        disarm = watch() if watch is not None else None
         try:
             return read_head(self.conn, method)
         except (socket.timeout, DeadlineExceeded) as exc:
             raise _slow(exc, self.deadline, "answer") from None
         except OSError as exc:
             raise BadAnswer(f"connection broke before the answer: {exc}") from None
+        except ClientGone:
+            LOG.info("client went away while plugin %s was asked (%s) [%s]: call abandoned",
+                     self.plugin, self.url, self.txid)
+            raise
+        finally:
+            if disarm is not None:
+                disarm()
 
     def finish(self, reusable: bool) -> None:
         if self.conn is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from urllib.parse import quote
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any, BinaryIO
@@ -12,6 +12,8 @@ from typing import Any, BinaryIO
 from multicloud_broker.core.errors import ApiError, BadRequest, PayloadTooLarge
 
 JSON = "application/json"
+# The environ key under which a server offers Request.watch_client.
+WATCH_CLIENT = "multicloud.watch_client"
 
 
 def _reason(code: int) -> str:
@@ -39,6 +41,9 @@ class Request:
     # The path as the client sent it, percent-encoding untouched (`path` is
     # decoded, for routing); what is forwarded to plugins.
     raw_path: str = ""
+    # The server's watch on the client connection (None: not offered): calling
+    # it arms the watch and returns the function that disarms it.
+    watch_client: Callable[[], Callable[[], None]] | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> "Request":
@@ -54,7 +59,8 @@ class Request:
         return cls(method=environ["REQUEST_METHOD"].upper(), path=path,
                    query=environ.get("QUERY_STRING", ""), headers=headers,
                    header_items=items, body=environ.get("wsgi.input"),
-                   content_length=content_length, raw_path=_raw_path(environ, path))
+                   content_length=content_length, raw_path=_raw_path(environ, path),
+                   watch_client=environ.get(WATCH_CLIENT))
 
     @property
     def has_body(self) -> bool:

@@ -27,9 +27,10 @@ from http import HTTPStatus
 
 import eventlet
 import eventlet.semaphore
-from eventlet import greenio, wsgi
+from eventlet import greenio, hubs, wsgi
 
-from multicloud_broker.core.errors import ClientBodyError
+from multicloud_broker.core.errors import ClientBodyError, ClientGone
+from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import (FramingError, check_body_framing,
                                               check_header_line)
@@ -340,6 +341,10 @@ class BrokerProtocol(wsgi.HttpProtocol):
         server.outstanding_requests += 1
         try:
             self.handle_one_response()
+        except ClientGone:
+            self.close_connection = True
+            LOG.info("client %s went away before its answer; request abandoned",
+                     self.client_address[0])
         except OSError as exc:
             # A client gone or too slow to take its answer: nothing to send.
             self.close_connection = True
@@ -355,7 +360,39 @@ class BrokerProtocol(wsgi.HttpProtocol):
             env["CONTENT_LENGTH"] = env["CONTENT_LENGTH"].strip(" \t")
         env["wsgi.input"] = env["eventlet.input"] = RequestBody(
             env["wsgi.input"], limits.body_timeout, limits.socket_timeout, self._body_failed)
+        if not hasattr(self.connection, "do_handshake"):  # TLS cannot peek
+            env[WATCH_CLIENT] = self._watch_client
         return env
+
+    def _watch_client(self):
+        """Arm a watch on the client connection for the calling request: if
+        the client closes it, ClientGone is raised in the request's green
+        thread. Returns the disarm function. Only while nothing else reads
+        the connection (eventlet allows one reader per socket)."""
+        conn, request_thread = self.connection, eventlet.getcurrent()
+        armed = [True]
+
+        def gone() -> None:
+            if armed[0]:  # the request may have moved on meanwhile
+                request_thread.throw(ClientGone())
+
+        def watch() -> None:
+            try:
+                hubs.trampoline(conn.fileno(), read=True)
+                closed = not conn.fd.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                closed = True
+            if closed:  # bytes (a pipelined request) mean it is still there
+                hubs.get_hub().schedule_call_global(0, gone)
+
+        watcher = eventlet.spawn(watch)
+
+        def disarm() -> None:
+            armed[0] = False
+            watcher.kill()
+        return disarm
 
     def _body_failed(self, error: ClientBodyError | None) -> None:
         """The body could not be read (or is left too large to drain): close after the answer."""
