@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.broker import BrokerProcess
+from tests.support.broker import BrokerProcess, stderr_has
 from tests.support.contract import assert_json_error, call
 from tests.support.hostile_plugin import HostilePlugin
 from tests.support.regions import (AZURE, MISSING, NEWTON, OCATA, PIKE, STARLINGX, TITANIUM,
@@ -22,16 +22,6 @@ HANGING = (OCATA, TITANIUM, STARLINGX, VIO, AZURE)  # all at the hostile plugin
 
 def _v0(regions: list[Region]) -> dict:
     return {"vCPU": 1, "Memory": 1, "Storage": 1, "VIMs": [r.vim_id for r in regions]}
-
-
-def _stderr_has(broker: BrokerProcess, *needles: str, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = broker.stderr_path.read_text(errors="replace")
-        if any(all(n in line for n in needles) for line in text.splitlines()):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.mark.parametrize("api", ["v0", "v1"])
@@ -82,11 +72,11 @@ def test_failed_checks_logged_with_their_reason(hostile_broker: BrokerProcess,
                  headers={"X-TransactionID": "cap-reasons"})
     assert reply.status == 200, reply
     assert reply.json() == {"VIMs": [NEWTON.vim_id]}
-    assert _stderr_has(hostile_broker, "cap-reasons", OCATA.vim_id, "left out",
+    assert stderr_has(hostile_broker, "cap-reasons", OCATA.vim_id, "left out",
                        "plugin answered 500")
-    assert _stderr_has(hostile_broker, "cap-reasons", TITANIUM.vim_id, "left out",
+    assert stderr_has(hostile_broker, "cap-reasons", TITANIUM.vim_id, "left out",
                        "multicloud-titaniumcloud")
-    assert _stderr_has(hostile_broker, "cap-reasons", MISSING.vim_id, "left out")
+    assert stderr_has(hostile_broker, "cap-reasons", MISSING.vim_id, "left out")
 
 
 def test_each_vim_asked_once_and_with_the_clients_headers(broker: BrokerProcess,

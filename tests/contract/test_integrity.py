@@ -12,12 +12,11 @@ import json
 import re
 import socket
 import struct
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.support.broker import BrokerProcess
+from tests.support.broker import BrokerProcess, stderr_has
 from tests.support.contract import assert_json_error, call
 from tests.support.hostile_plugin import BIG, HostilePlugin
 from tests.support.regions import OCATA, PIKE
@@ -47,16 +46,6 @@ def _raw(port: int, data: bytes, timeout: float = 15.0) -> bytes:
         except socket.timeout:
             chunks.append(b"<timeout>")
         return b"".join(chunks)
-
-
-def _stderr_has(broker: BrokerProcess, *needles: str, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = broker.stderr_path.read_text(errors="replace")
-        if any(all(n in line for n in needles) for line in text.splitlines()):
-            return True
-        time.sleep(0.05)
-    return False
 
 
 # 1. The path as the client wrote it ----------------------------------------
@@ -198,7 +187,7 @@ def test_short_answer_cut_before_sending_is_502(hostile_broker: BrokerProcess,
     assert first.status == 502, body
     assert "multicloud-ocata" in json.loads(body)["error"]
     assert second.status == 200 and json.loads(second_body), second_body
-    assert _stderr_has(hostile_broker, "cut short", f"{mode}-1")
+    assert stderr_has(hostile_broker, "cut short", f"{mode}-1")
 
 
 def test_chunked_answer_cut_after_start_aborts_the_client(hostile_broker: BrokerProcess) -> None:
@@ -207,7 +196,7 @@ def test_chunked_answer_cut_after_start_aborts_the_client(hostile_broker: Broker
     assert response.status == 200  # the head had gone out before the cut
     with pytest.raises(http.client.IncompleteRead):
         response.read()
-    assert _stderr_has(hostile_broker, "cut short", "cut-chunked-big")
+    assert stderr_has(hostile_broker, "cut short", "cut-chunked-big")
 
 
 def test_length_answer_cut_after_start_closes_the_client_connection(
@@ -222,7 +211,7 @@ def test_length_answer_cut_after_start_closes_the_client_connection(
     assert head.startswith(b"HTTP/1.1 200"), answer[:300]
     assert f"Content-Length: {2 * BIG}".encode() in head
     assert body == b"x" * BIG, "the connection must end where the plugin's body ended"
-    assert _stderr_has(hostile_broker, "cut short", "short-cl-big")
+    assert stderr_has(hostile_broker, "cut short", "short-cl-big")
 
 
 def test_close_framed_answer_passed_on_whole(hostile_broker: BrokerProcess,
@@ -272,7 +261,7 @@ def test_fault_bodies_name_the_plugin_not_its_url(hostile_broker: BrokerProcess,
         message = assert_json_error(reply, status)
         assert "multicloud-ocata" in message, message
         assert "127.0.0.1" not in message and str(hostile_plugin.port) not in message
-        assert _stderr_has(hostile_broker, hostile_plugin.url, f"fault-{mode}")
+        assert stderr_has(hostile_broker, hostile_plugin.url, f"fault-{mode}")
 
 
 # 6b. Transaction ids ---------------------------------------------------------
@@ -288,7 +277,7 @@ def test_malformed_transaction_id_replaced_and_logged(broker: BrokerProcess,
     assert replaced != given and TXID.fullmatch(replaced), reply
     [seen] = plugin.requests
     assert seen.headers.get_all("X-TransactionID") == [replaced]
-    assert _stderr_has(broker, "replaced by " + replaced)
+    assert stderr_has(broker, "replaced by " + replaced)
 
 
 def test_valid_transaction_id_kept(broker: BrokerProcess, plugin: PluginServer) -> None:
@@ -314,7 +303,7 @@ def test_trickling_plugin_cut_at_total_deadline(hostile_broker: BrokerProcess,
     [seen] = hostile_plugin.requests_to(OCATA.plugin_v0 + "/t1/trickle_started")
     assert hostile_plugin.wait_for(lambda: seen.conn_id in hostile_plugin.closed_by_peer,
                                    timeout=10), "the upstream connection stayed open"
-    assert _stderr_has(hostile_broker, "total_timeout", "trickle-1")
+    assert stderr_has(hostile_broker, "total_timeout", "trickle-1")
 
 
 @pytest.mark.parametrize("mode", ["trickle", "trickle_head"])
@@ -359,7 +348,7 @@ def test_client_gone_mid_upload_is_not_a_plugin_fault(hostile_broker: BrokerProc
         # Gone once the broker has begun forwarding (a plugin connection is open).
         hostile_plugin.wait_for(lambda: hostile_plugin.open_connections > 0)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    assert _stderr_has(hostile_broker, "gone-mid-upload", "client")
+    assert stderr_has(hostile_broker, "gone-mid-upload", "client")
     log = hostile_broker.stderr_path.read_text(errors="replace")
     lines = [line for line in log.splitlines() if "gone-mid-upload" in line]
     assert not any("unexpected error" in line or "Traceback" in line for line in lines), lines
@@ -385,8 +374,8 @@ def test_client_leaving_while_the_plugin_thinks_abandons_the_call(
     sock.close()
     assert hostile_plugin.wait_for(lambda: seen.conn_id in hostile_plugin.closed_by_peer,
                                    timeout=10), "the plugin connection stayed open"
-    assert _stderr_has(hostile_broker, "client went away", "gone-1")
-    assert not _stderr_has(hostile_broker, "gone-1", "TooSlow", timeout=0.2)
+    assert stderr_has(hostile_broker, "client went away", "gone-1")
+    assert not stderr_has(hostile_broker, "gone-1", "TooSlow", timeout=0.2)
 
 
 def test_pipelined_next_request_does_not_abandon_the_call(
@@ -402,4 +391,4 @@ def test_pipelined_next_request_does_not_abandon_the_call(
     ).encode())
     statuses = re.findall(rb"HTTP/1.1 (\d{3}) ", data)
     assert statuses == [b"504", b"200", b"200"], data[:500]
-    assert not _stderr_has(hostile_broker, "client went away", "piped-1", timeout=0.2)
+    assert not stderr_has(hostile_broker, "client went away", "piped-1", timeout=0.2)

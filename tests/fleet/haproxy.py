@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from tests.support.broker import accepts
 from tests.support.upstreams import LOCALHOST, free_port
 
 BACKEND = "brokers"
@@ -108,7 +109,7 @@ class HAProxy:
                                           stdout=log, stderr=subprocess.STDOUT,
                                           stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while not self.admin_socket.exists() or not _accepts(self.port):
+        while not self.admin_socket.exists() or not accepts(self.port):
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"haproxy did not start:\n{self.log_path.read_text()}")
             time.sleep(0.05)
@@ -167,11 +168,3 @@ class HAProxy:
                 raise AssertionError(f"haproxy server {server} is {status!r}, not "
                                      f"{wanted} after {timeout} s")
             time.sleep(0.05)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((LOCALHOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False

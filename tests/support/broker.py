@@ -121,7 +121,7 @@ class BrokerProcess:
                 raise BrokerStartError(
                     f"{self.name} ({self.web_framework}) exited with "
                     f"{self._proc.returncode} before listening\n{self.output()}")
-            if _accepts(self.port) and _answers_http(self.url, deadline):
+            if accepts(self.port) and _answers_http(self.url, deadline):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -170,7 +170,19 @@ class BrokerProcess:
         self.stop()
 
 
-def _accepts(port: int) -> bool:
+def stderr_has(broker: "BrokerProcess", *needles: str, timeout: float = 5.0) -> bool:
+    """Whether a line of the broker's stderr holds every needle, waiting up to `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = broker.stderr_path.read_text(errors="replace")
+        if any(all(n in line for n in needles) for line in text.splitlines()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
     try:
         with socket.create_connection((LOCALHOST, port), timeout=0.5):
             return True
