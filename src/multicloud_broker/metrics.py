@@ -299,6 +299,18 @@ def inventory_lookup(backend: str, outcome: str, started: float) -> None:
     children[1].observe(elapsed)
 
 
+def _lookup_outcome(exc: Exception) -> str:
+    """The outcome label of a failed lookup."""
+    # Imported here, on failures only: core and inventory import this module.
+    from multicloud_broker.core.errors import NotFound
+    from multicloud_broker.inventory import InventoryRefused, InventoryUnreachable
+    for kind, outcome in ((NotFound, "not_found"), (InventoryUnreachable, "unreachable"),
+                          (InventoryRefused, "refused")):
+        if isinstance(exc, kind):
+            return outcome
+    return "error"
+
+
 class CountedInventory:
     """An inventory backend whose lookups are counted by outcome and timed.
 
@@ -310,25 +322,15 @@ class CountedInventory:
         self.backend = backend
 
     def get(self, owner: str, region: str, transaction_id: str = ""):
-        from multicloud_broker.core.errors import NotFound
-        from multicloud_broker.inventory import InventoryRefused, InventoryUnreachable
         started = time.perf_counter()
+        outcome = "found"
         try:
-            found = self.inner.get(owner, region, transaction_id)
-        except NotFound:
-            inventory_lookup(self.backend, "not_found", started)
+            return self.inner.get(owner, region, transaction_id)
+        except Exception as exc:
+            outcome = _lookup_outcome(exc)
             raise
-        except InventoryUnreachable:
-            inventory_lookup(self.backend, "unreachable", started)
-            raise
-        except InventoryRefused:
-            inventory_lookup(self.backend, "refused", started)
-            raise
-        except Exception:
-            inventory_lookup(self.backend, "error", started)
-            raise
-        inventory_lookup(self.backend, "found", started)
-        return found
+        finally:
+            inventory_lookup(self.backend, outcome, started)
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
