@@ -17,12 +17,13 @@ first metric is made, after the bootstrap set the variable. Without it (the
 app hosted by another WSGI server), figures are this process's own.
 
 Hot path: label children are resolved once and cached by their label values;
-a request costs one counter and one histogram update.
+a request costs one counter and one histogram update, made by a `_Recorder`.
 """
 
 from __future__ import annotations
 
 import atexit
+import bisect
 import functools
 import glob
 import logging
@@ -181,7 +182,7 @@ class _Instruments:
         self.worker_exits = Counter(p + "worker_exits", "Worker processes ended: retired "
                                     "(reload, asked to stop) or unexpected (died)",
                                     ["reason"])
-        self.cached: dict = {}  # label values -> children, for the hot paths
+        self.cached: dict = {}  # label values -> children or recorders, for the hot paths
         self.worker: _WorkerGauges | None = None  # made by the first sample() only
 
 
@@ -219,6 +220,29 @@ def _get() -> _Instruments:
     return found
 
 
+class _Recorder:
+    """A counter child and a histogram child that are always updated together,
+    straight on their values: what Counter.inc and Histogram.observe do
+    after checks that labels() has already made (a request's hot path pays
+    for one call here instead of a dozen). The values are the library's own
+    (its files, its exposition); the attribute names are prometheus_client's
+    internals, so a unit test compares this with inc()/observe()."""
+
+    __slots__ = ("_count", "_sum", "_buckets", "_bounds", "_keep")
+
+    def __init__(self, counter, histogram, keep: object = None) -> None:
+        self._count = counter._value
+        self._sum = histogram._sum
+        self._buckets = histogram._buckets
+        self._bounds = histogram._upper_bounds
+        self._keep = keep
+
+    def record(self, seconds: float) -> None:
+        self._count.inc(1)
+        self._sum.inc(seconds)
+        self._buckets[bisect.bisect_left(self._bounds, seconds)].inc(1)
+
+
 # -- what the broker calls -------------------------------------------------------
 
 def request_started() -> float:
@@ -232,19 +256,19 @@ def request_done(route: object | None, method: str, status: int, started: float)
     elapsed = time.perf_counter() - started
     m = _instruments or _get()
     key = (id(route), method, status)
-    children = m.cached.get(key)
-    if children is None:
-        children = m.cached[key] = _request_children(m, route, method, status)
-    children[0].inc()
-    children[1].observe(elapsed)
+    recorder = m.cached.get(key)
+    if recorder is None:
+        recorder = m.cached[key] = _request_recorder(m, route, method, status)
+    recorder.record(elapsed)
 
 
-def _request_children(m: _Instruments, route: object | None, method: str, status: int):
+def _request_recorder(m: _Instruments, route: object | None, method: str,
+                      status: int) -> _Recorder:
     label = UNMATCHED if route is None else (route.root + route.template).replace(":path", "")
     method = method if method in _METHODS else OTHER
-    # The route itself is kept with its children: its id stays unique.
-    return (m.requests.labels(label, method, str(status)), m.request_seconds.labels(label),
-            route)
+    # The route itself is kept with the recorder: its id stays unique.
+    return _Recorder(m.requests.labels(label, method, str(status)),
+                     m.request_seconds.labels(label), route)
 
 
 def plugin_fault(plugin: str, status: int, started: float, busy: bool = False) -> None:
@@ -261,12 +285,11 @@ def plugin_answer(plugin: str, status: int, started: float) -> None:
     elapsed = time.perf_counter() - started
     m = _instruments or _get()
     key = ("plugin", plugin, status // 100)
-    children = m.cached.get(key)
-    if children is None:
-        children = m.cached[key] = (m.plugin_calls.labels(plugin, f"{status // 100}xx"),
-                                    m.plugin_seconds.labels(plugin))
-    children[0].inc()
-    children[1].observe(elapsed)
+    recorder = m.cached.get(key)
+    if recorder is None:
+        recorder = m.cached[key] = _Recorder(m.plugin_calls.labels(plugin, f"{status // 100}xx"),
+                                             m.plugin_seconds.labels(plugin))
+    recorder.record(elapsed)
 
 
 def capacity_fan_out(vims: int) -> None:
@@ -291,12 +314,11 @@ def inventory_lookup(backend: str, outcome: str, started: float) -> None:
     elapsed = time.perf_counter() - started
     m = _instruments or _get()
     key = ("inventory", backend, outcome)
-    children = m.cached.get(key)
-    if children is None:
-        children = m.cached[key] = (m.inventory_lookups.labels(backend, outcome),
-                                    m.inventory_seconds.labels(backend))
-    children[0].inc()
-    children[1].observe(elapsed)
+    recorder = m.cached.get(key)
+    if recorder is None:
+        recorder = m.cached[key] = _Recorder(m.inventory_lookups.labels(backend, outcome),
+                                             m.inventory_seconds.labels(backend))
+    recorder.record(elapsed)
 
 
 def _lookup_outcome(exc: Exception) -> str:

@@ -196,3 +196,32 @@ def test_an_operators_directory_is_emptied_and_kept(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[0] == str(given)
     assert given.exists() and not (given / "counter_123.db").exists()
+
+
+@pytest.mark.parametrize("seconds", [0.0, 0.0001, 0.0005, 0.0007, 1.0, 60.0, 121.0, 1e9])
+def test_the_hot_path_recorder_counts_as_inc_and_observe(seconds):
+    """_Recorder writes straight to prometheus_client's values: the exposed
+    samples must be those of Counter.inc plus Histogram.observe."""
+    from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+    def pair():
+        registry = CollectorRegistry()
+        counter = Counter("c", "c", ["a"], registry=registry).labels("x")
+        histogram = Histogram("h", "h", ["a"], registry=registry,
+                              buckets=metrics._DURATION_BUCKETS).labels("x")
+        return registry, counter, histogram
+
+    by_library, counter, histogram = pair()
+    by_recorder, *children = pair()
+    recorder = metrics._Recorder(*children)
+    for _ in range(3):
+        counter.inc()
+        histogram.observe(seconds)
+        recorder.record(seconds)
+
+    def samples(registry):
+        return sorted((s.name, tuple(sorted(s.labels.items())), s.value)
+                      for family in registry.collect() for s in family.samples
+                      if not s.name.endswith("_created"))
+    assert samples(by_recorder) == samples(by_library)
+    assert b"c_total" in generate_latest(by_recorder)
