@@ -192,6 +192,19 @@ def nginx_ceiling(ctx: Context, body: bytes) -> Callable[[], Running]:
     return start
 
 
+def nginx_proxy(ctx: Context, upstream_port: int) -> Callable[[], Running]:
+    """nginx as a reverse proxy in front of the upstream, at the broker's paths."""
+    def start() -> Running:
+        port = free_port()
+        name = ctx.name("nginx-proxy")
+        conf = nginx.write_proxy_conf(ctx.tmp, name, port, ctx.workers, "/api/multicloud/v0/",
+                                      upstream_port, "/api/multicloud-ocata/v0/")
+        proc = Proc(name, nginx.argv(ctx.tools["nginx"], conf), ctx.tmp,
+                    stop_signal=signal.SIGQUIT)
+        return Running([proc], port, FORWARD)
+    return start
+
+
 def vim_types_body() -> bytes:
     """The bytes our vim_types answers, from the catalog the broker ships."""
     from multicloud_broker.config import catalog_path, load_config
@@ -325,7 +338,9 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
     sqlite = {"inventory": {"backend": "sqlite"},
               "plugins": {"endpoints": f"multicloud-ocata:{plugin}"}}
     modes = [Mode("direct-nginx", "upstream nginx called directly",
-                  _already(up.nginx_port, PLUGIN_TENANTS), baseline=True)]
+                  _already(up.nginx_port, PLUGIN_TENANTS), baseline=True),
+             Mode("nginx-proxy", "ceiling: nginx proxy_pass (upstream keep-alive) -> nginx",
+                  nginx_proxy(ctx, up.nginx_port))]
     for framework in ("django", "pecan"):
         modes.append(Mode(f"{framework}-aai", f"ours: {framework}, A&AI (cached) -> nginx",
                           ours(ctx, framework, FORWARD, aai, tag="-aai"), ours=True))
