@@ -176,6 +176,10 @@ class _Instruments:
             "backend), stale (of the misses: backend unreachable, served as last seen), "
             "shared (waited for another request's lookup), negative (remembered as "
             "unknown)", ["result"])
+        self.refused = Counter(p + "requests_refused", "Requests the server answered "
+                               "itself before any route: 400 (malformed or ambiguous "
+                               "framing), 408 (head too slow), 414, 431, 503 (worker at "
+                               "max_connections)", ["status"])
         self.log_dropped = Counter(p + "log_lines_dropped", "Access- and application-log "
                                    "lines dropped because their reader lagged or failed")
         self.worker_starts = Counter(p + "worker_starts", "Worker processes started")
@@ -299,6 +303,11 @@ def capacity_fan_out(vims: int) -> None:
 def capacity_check(outcome: str) -> None:
     """One VIM's capacity check ended: yes, no, failed or timeout."""
     _get().capacity_checks.labels(outcome).inc()
+
+
+def request_refused(status: int) -> None:
+    """The server answered `status` itself, before the app saw a request."""
+    _get().refused.labels(str(status)).inc()
 
 
 def cache_lookup(result: str) -> None:

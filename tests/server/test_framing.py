@@ -12,6 +12,7 @@ import pytest
 from tests.server.helpers import FRAMEWORKS, base_config, wait_until
 from tests.server.rawhttp import connect, exchange, read_answer, read_until_close, request_bytes
 from tests.support.broker import BrokerProcess, region_add, write_config
+from tests.support.client import request
 
 BROKER_PATH = "/api/multicloud/v0/proc_RegionOne/upload"
 PLUGIN_PATH = "/api/multicloud-ocata/v0/proc_RegionOne/upload"
@@ -207,3 +208,23 @@ def test_a_body_trickled_faster_than_the_timeout_is_read_whole(broker, plugin):
         reply = read_answer(sock)
     assert reply.status == 200, reply
     assert [r.body for r in plugin.requests_to(PLUGIN_PATH)] == [b"abcdefgh"]
+
+
+def _refused_counts(broker) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+    text = request(broker.url, "GET", "/metrics").body.decode()
+    return {sample.labels["status"]: sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "multicloud_broker_requests_refused"
+            for sample in family.samples if sample.name.endswith("_total")}
+
+
+def test_requests_the_server_refuses_are_counted_by_status(broker):
+    """They never reach a route (requests_total): the operator sees them here."""
+    before = _refused_counts(broker)
+    exchange(broker.port, b"GET /x HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n")
+    exchange(broker.port, b"GET /x HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello")
+    exchange(broker.port, b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n\r\n")
+    after = _refused_counts(broker)
+    assert after.get("400", 0) - before.get("400", 0) == 2
+    assert after.get("414", 0) - before.get("414", 0) == 1

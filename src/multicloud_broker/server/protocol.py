@@ -30,6 +30,7 @@ import eventlet
 import eventlet.semaphore
 from eventlet import greenio, hubs, wsgi
 
+from multicloud_broker import metrics
 from multicloud_broker.core.errors import ClientBodyError, ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
@@ -159,6 +160,7 @@ class ConnectionPool:
         except OSError:
             pass  # the caller closes it either way
         self._refused += 1
+        metrics.request_refused(503)
         now = time.monotonic()
         if now - self._refused_logged_at >= 10:
             LOG.warning("at max_connections (%d): refused %d connection(s) since the "
@@ -405,6 +407,7 @@ class BrokerProtocol(wsgi.HttpProtocol):
             if not self.raw_requestline:
                 return False  # the client closed without a request
             if len(self.raw_requestline) >= limits.url_length_limit:
+                metrics.request_refused(414)
                 self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
                 return False
             self.rfile = _HeadLines(rfile, limits.max_header_line)
@@ -500,6 +503,7 @@ class BrokerProtocol(wsgi.HttpProtocol):
 
     def _refuse(self, status: int, message: str) -> None:
         self.close_connection = True
+        metrics.request_refused(status)
         self._send(json_error(status, message))
         if status != 408:
             LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
