@@ -31,22 +31,23 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
                                                     RollingProcessLauncher)
     nofile = raise_open_file_limit()
     check_tls(conf)
-    sock = listen(conf)
+    workers = conf.workers or usable_cpus()
+    listeners = listen(conf, slots=workers)
     from multicloud_broker import metrics
     metrics.start_multiprocess()  # before any worker forks: one directory for all
-    workers = conf.workers or usable_cpus()
     scheme = "https" if conf.ssl.enabled else "http"
     LOG.info("multicloud-broker: %s framework on %s://%s:%d, %d worker(s), "
              "open-file limit %d", conf.web_framework, scheme, conf.bind_host,
              conf.bind_port, workers, nofile)
-    replaceable = ReplaceableService(lambda: WSGIService(conf, sock, app_factory))
+    # Made in the worker: each accepts on its own slot's socket.
+    replaceable = ReplaceableService(lambda: WSGIService(conf, listeners.mine(), app_factory))
     reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)))
-    # One worker is served in this process; more are forked, sharing `sock`.
+    # One worker is served in this process; more are forked, one per slot.
     if workers == 1:
         launcher = InProcessLauncher(conf, reloader)
         launcher.launch_service(replaceable)
         return launcher.exit_status(launcher.wait())
-    launcher = RollingProcessLauncher(conf, reloader)
+    launcher = RollingProcessLauncher(conf, reloader, listeners)
     launcher.launch_service(replaceable, workers=workers)
     return launcher.wait()
 

@@ -41,6 +41,7 @@ from multicloud_broker import metrics
 from multicloud_broker.config import ConfigError
 from multicloud_broker.core import health
 from multicloud_broker.server.preflight import PreflightError, check
+from multicloud_broker.server.sockets import Listeners
 
 LOG = logging.getLogger(__name__)
 
@@ -225,9 +226,11 @@ def _exit_at_once(*args) -> None:
 class RollingProcessLauncher(service.ProcessLauncher):
     """Forked workers, replaced one at a time on SIGHUP."""
 
-    def __init__(self, conf: cfg.ConfigOpts, reloader: Reloader):
+    def __init__(self, conf: cfg.ConfigOpts, reloader: Reloader, listeners: Listeners):
         super().__init__(conf, restart_method="reload")
         self.reloader = reloader
+        self.listeners = listeners
+        self._slots: dict[int, int] = {}  # pid -> its listening socket's slot
         self.failure = ""
         self._wrap = None
         self._ready: set[int] = set()
@@ -264,8 +267,14 @@ class RollingProcessLauncher(service.ProcessLauncher):
                 eventlet.sleep(self.wait_interval)
             self._top_up()
 
-    def _start_child(self, wrap) -> int:
+    def _start_child(self, wrap, slot: int | None = None) -> int:
+        """Fork a worker for `slot` (None: the first slot no serving worker has)."""
+        if slot is None:
+            taken = {n for pid, n in self._slots.items() if pid not in self._retiring}
+            slot = next((n for n in range(len(self.listeners.socks)) if n not in taken), 0)
+        self.listeners.slot = slot  # what the child's listeners.mine() returns
         pid = super()._start_child(wrap)  # a forked child never returns here
+        self._slots[pid] = slot
         metrics.worker_started()
         return pid
 
@@ -291,6 +300,7 @@ class RollingProcessLauncher(service.ProcessLauncher):
             return False
         for pid in before - set(self.children):
             self._ready.discard(pid)
+            self._slots.pop(pid, None)
             metrics.worker_exited(pid, expected=pid in self._retiring)
             if self._retiring.pop(pid, None) is None:
                 self._count_exit(pid, now)
@@ -332,7 +342,7 @@ class RollingProcessLauncher(service.ProcessLauncher):
             if pid not in self._serving():
                 continue
             if len(self._serving()) <= self._wrap.workers:
-                new = self._start_child(self._wrap)
+                new = self._start_child(self._wrap, self._slots.get(pid))
                 if not self._until(lambda: new in self._ready or new not in self.children):
                     return
                 if new not in self._ready:

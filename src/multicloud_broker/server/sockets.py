@@ -1,4 +1,4 @@
-"""The shared listening socket, bound once by the bootstrap process."""
+"""The listening sockets, bound once by the bootstrap process."""
 
 from __future__ import annotations
 
@@ -13,16 +13,49 @@ class BindError(Exception):
     """The address cannot be listened on."""
 
 
-def listen(conf: cfg.ConfigOpts) -> socket.socket:
-    """A listening socket on bind_host:bind_port with the configured backlog."""
+class Listeners:
+    """The listening sockets, bound once by the bootstrap: one per worker slot.
+
+    With several workers each slot has a socket of its own on the same
+    address (SO_REUSEPORT), and a worker accepts on its slot's socket only,
+    so the kernel spreads new connections evenly over the workers. On one
+    shared socket, whichever worker wakes first takes what is queued: a
+    burst of kept-alive connections could land on one worker for their whole
+    life. A respawned or reloaded worker takes over its slot's socket; the
+    bootstrap keeps every socket open, so connections queued on it wait for
+    the new worker instead of being refused.
+    """
+
+    def __init__(self, socks: list[socket.socket]):
+        self.socks = socks
+        self.slot = 0  # the next forked worker's slot (set by the launcher)
+
+    def mine(self) -> socket.socket:
+        """The socket of this worker's slot."""
+        return self.socks[self.slot]
+
+
+def listen(conf: cfg.ConfigOpts, slots: int = 1) -> Listeners:
+    """`slots` listening sockets on bind_host:bind_port with the configured backlog."""
     family = socket.AF_INET6 if ":" in conf.bind_host else socket.AF_INET
     try:
-        # reuse_port off: a second broker on a busy port must fail, not share it.
-        sock = eventlet.listen((conf.bind_host, conf.bind_port), family=family,
-                               backlog=conf.backlog, reuse_addr=True, reuse_port=False)
+        # First without SO_REUSEPORT: a port in use, by another broker too,
+        # fails here instead of being shared with it.
+        first = _listen(conf.bind_host, conf.bind_port, family, conf.backlog, reuse_port=False)
+        if slots == 1:
+            return Listeners([first])
+        port = first.getsockname()[1]
+        first.close()
+        return Listeners([_listen(conf.bind_host, port, family, conf.backlog, reuse_port=True)
+                          for _ in range(slots)])
     except OSError as exc:
         raise BindError(f"cannot listen on {conf.bind_host}:{conf.bind_port}: "
                         f"{exc.strerror or exc}") from None
+
+
+def _listen(host: str, port: int, family: int, backlog: int, reuse_port: bool) -> socket.socket:
+    sock = eventlet.listen((host, port), family=family, backlog=backlog,
+                           reuse_addr=True, reuse_port=reuse_port)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return sock
 
