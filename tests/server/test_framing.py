@@ -155,7 +155,8 @@ def test_client_disconnecting_mid_upload_is_logged_as_such(broker, plugin):
     assert "Traceback" not in output
     # What reached the plugin, if anything, is visibly cut: never 1000 bytes.
     assert all(len(r.body) < 1000 for r in plugin.requests_to(PLUGIN_PATH)), plugin.requests
-    assert exchange(broker.port, request_bytes("GET", "/api/multicloud/v0/vim_types")).status == 200
+    assert exchange(broker.port, request_bytes("GET", "/api/multicloud/v0/vim_types",
+                                               [("Connection", "close")])).status == 200
 
 
 def test_well_framed_bodies_and_pipelined_requests_still_work(broker, plugin):
