@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.server.helpers import base_config, wait_until, worker_pids
+from tests.server.rawhttp import parse
 from tests.support.broker import BrokerProcess, BrokerStartError, broker_env, region_add
 from tests.support.broker import write_config
 from tests.support.client import request
@@ -24,6 +25,7 @@ from tests.support.client import request
 VIM_TYPES = "/api/multicloud/v0/vim_types"
 STREAM = "/api/multicloud/v0/proc_RegionOne/stream"
 HOLD = "/api/multicloud/v0/proc_RegionOne/hold"
+DRIP = "/api/multicloud/v0/proc_RegionOne/drip"
 CHUNK = b"s" * 1000
 
 
@@ -83,8 +85,9 @@ def _answers(url: str) -> bool:
 
 class StreamingPlugin:
     """A plugin on a raw socket that streams its chunked answers slowly:
-    `.../stream` in two chunks 0.3 s apart; `.../hold` five chunks, then waits
-    for `release` before sending 50 more."""
+    `.../stream` in two chunks 0.3 s apart; `.../drip` one chunk, then the
+    second once `release` is set; `.../hold` five chunks, then waits for
+    `release` before sending 50 more."""
 
     def __init__(self):
         self.sock = socket.create_server(("127.0.0.1", 0))
@@ -116,6 +119,9 @@ class StreamingPlugin:
                              + _chunk(CHUNK))
                 if path.endswith(b"/stream"):
                     time.sleep(0.3)
+                    conn.sendall(_chunk(CHUNK) + b"0\r\n\r\n")
+                elif path.endswith(b"/drip"):
+                    self.release.wait(10)
                     conn.sendall(_chunk(CHUNK) + b"0\r\n\r\n")
                 else:
                     # Past the broker's 4 KiB read-ahead: the head goes out now.
@@ -270,6 +276,23 @@ def test_a_streamed_answer_is_logged_once_sent(piped_broker, streaming_plugin):
     status, outcome, took, sent = fields[5:9]
     assert (status, outcome, sent) == ("200", "done", str(2 * len(CHUNK)))
     assert float(took[:-2]) >= 300  # the plugin paused 0.3 s between its chunks
+
+
+def test_a_slow_stream_is_passed_on_as_it_comes(piped_broker, streaming_plugin):
+    """The first piece reaches the client while the plugin still holds the
+    rest (the broker reads ahead only what has arrived); then the whole."""
+    broker = piped_broker(workers=1, upstream=streaming_plugin)
+    streaming_plugin.release.clear()
+    with socket.create_connection(("127.0.0.1", broker.port), timeout=5) as client:
+        client.sendall(f"GET {DRIP} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+        received = b""
+        while CHUNK not in received:  # a timeout here: the broker held the piece back
+            received += client.recv(65536)
+        assert received.startswith(b"HTTP/1.1 200") and not streaming_plugin.release.is_set()
+        streaming_plugin.release.set()
+        while data := client.recv(65536):
+            received += data
+    assert parse(received, closed=True).body == CHUNK * 2
 
 
 def test_a_client_that_leaves_mid_answer_is_logged_cut(piped_broker, streaming_plugin):

@@ -183,3 +183,21 @@ def test_https_plugin_verified_with_the_system_trust(tmp_path, monkeypatch):
         for _ in range(2):
             assert b'"path": "/a/x"' in _read(fw.forward(_request(), PLUGIN, base, "/a/x"))
         assert len(server.requests) == 2
+
+
+@pytest.mark.parametrize("data, ready", [
+    (b"", True),                           # the end: nothing to wait for
+    (b"\r\n", False),                      # the next size line has not come
+    (b"\r\n3e8", False),                   # half a size line
+    (b"\r\n3e8\r\n", False),               # a size line, but none of its data
+    (b"\r\n3e8\r\nx", True),
+    (b"\r\n3e8;ext=1\r\nx", True),
+    (b"\r\n0\r\n", False),                 # the last chunk, its blank line not yet
+    (b"\r\n0\r\n\r\n", True),
+    (b"\r\n0\r\nTrailer: x\r\n", False),
+    (b"\r\n0\r\nTrailer: x\r\n\r\n", True),
+    (b"\r\nzz\r\n", True),                 # malformed: read at once, and refused
+])
+def test_a_chunk_is_read_ahead_only_once_its_start_is_buffered(data, ready):
+    from multicloud_broker.core.forwarder import _chunk_start_buffered
+    assert _chunk_start_buffered(data) is ready

@@ -36,10 +36,13 @@ HOP_BY_HOP = frozenset((
 NOT_FROM_CLIENT = HOP_BY_HOP | {"host", "content-length", "expect", "x-transactionid"}
 CHUNK = 64 * 1024
 SMALL_ANSWER = 1 << 20  # a capacity answer is a few hundred bytes
-# Read before answering: most answers are whole by then (sent in one write),
-# and a plugin that cuts or stalls a short answer gets a proper 502/504. (The
-# server holds back smaller writes anyway.)
+# Read before answering: a body announced at most this long whole, else up to
+# this much of what arrives within READ_AHEAD_WAIT of its first piece. Most
+# answers are whole by then (and get a Content-Length), and a plugin that cuts
+# or stalls a short answer gets a proper 502/504. Whatever comes later is
+# passed on as it comes: a slow stream is held back READ_AHEAD_WAIT at most.
 READ_AHEAD = 4096
+READ_AHEAD_WAIT = 0.05
 
 
 def _without(headers: list[tuple[str, str]], dropped: frozenset) -> list[tuple[str, str]]:
@@ -282,10 +285,18 @@ class _Body:
         self.done = False
 
     def read_ahead(self, size: int) -> bytes:
-        """At least `size` bytes of the body, or all of it if shorter (then
-        `done`); kept to be yielded first."""
+        """The body's first piece (waiting for it), then what arrives within
+        READ_AHEAD_WAIT, up to `size` bytes; `done` if that is all of it.
+        A body whose Content-Length is at most `size` is waited for whole (it
+        is no stream: its fault is better a 502/504). Kept to be yielded first."""
+        length = self._response.length
+        small = length is not None and length <= size
         parts, got = [], 0
+        until = 0.0
         while got < size:
+            if parts and not small and not self._arrived(max(0.0, until - time.monotonic())):
+                break  # the rest is still on its way: streamed as it comes
+            until = until or time.monotonic() + READ_AHEAD_WAIT
             try:
                 piece = next(self)
             except StopIteration:
@@ -295,6 +306,22 @@ class _Body:
             got += len(piece)
         self._pending = b"".join(parts)
         return self._pending
+
+    def _arrived(self, wait: float) -> bool:
+        """True when the next piece can be read without waiting for the plugin
+        (or once it arrives within `wait` s)."""
+        conn, response = self._call.conn, self._response
+        reader = response.fp
+        if conn is None or reader is None:
+            return True
+        if not conn.arrived(reader, wait):
+            return False
+        if not response.chunked or response.chunk_left:
+            return True
+        # Between chunks http.client reads the next size line whole, waiting
+        # for it: it must be buffered already (peek reads nothing more now),
+        # or more (or the end, a cut answer) must be on the socket.
+        return _chunk_start_buffered(reader.peek(1)) or conn.has_input(wait)
 
     def __iter__(self) -> "_Body":
         return self
@@ -385,6 +412,20 @@ def _slow(exc: BaseException, deadline: Deadline, what: str) -> TooSlow:
     if isinstance(exc, DeadlineExceeded) or deadline.left() <= 0.001:
         return DeadlineExceeded(f"did not {what} within total_timeout")
     return TooSlow(f"did not {what} within read_timeout")
+
+
+def _chunk_start_buffered(data: bytes) -> bool:
+    """Whether `data` holds what comes between two chunks' data: the CRLF
+    ending one, the next size line, and a byte of data, or after a last
+    (zero) chunk the blank line. b"" is the end, which does not wait either."""
+    end = data.find(b"\n", 2)
+    if not data or end < 0:
+        return not data
+    try:
+        last = int(data[2:end].split(b";", 1)[0].strip(b" \t\r"), 16) == 0
+    except ValueError:
+        return True  # malformed: reading it fails at once, as it should
+    return data.find(b"\n\r\n", end) >= 0 if last else len(data) > end + 1
 
 
 def _api_error(exc: UpstreamError, plugin: str) -> ApiError:

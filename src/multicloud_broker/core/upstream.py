@@ -74,6 +74,10 @@ class Deadline:
         return max(0.0, self.at - time.monotonic())
 
 
+class WouldWait(Exception):
+    """Nothing arrived, and the read was told not to wait longer (Connection.arrived)."""
+
+
 class _Raw(io.RawIOBase):
     """The reading side of a connection, each read bounded by the deadline."""
 
@@ -94,6 +98,7 @@ class Connection:
         self.host, self.port, self.tls = host, port, tls
         self.sock: socket.socket | None = None
         self.deadline: Deadline | None = None
+        self._peek_wait: float | None = None  # set: a read waits at most that long
 
     def connect(self, timeout: float) -> None:
         try:
@@ -134,8 +139,27 @@ class Connection:
         self.sock.sendall(data)
 
     def recv_into(self, buffer) -> int:
+        if self._peek_wait is not None and not _has_input(self.sock, self._peek_wait):
+            raise WouldWait()
         self.sock.settimeout(self.deadline.timeout())
         return self.sock.recv_into(buffer)
+
+    def has_input(self, wait: float = 0.0) -> bool:
+        """Bytes, or the end, wait on the socket itself (or do within `wait` s)."""
+        return _has_input(self.sock, wait)
+
+    def arrived(self, reader: io.BufferedReader, wait: float = 0.0) -> bool:
+        """True when reading from `reader` (made by makefile()) would not wait
+        for the plugin: bytes are buffered or have arrived (within `wait` s),
+        or the end has."""
+        self._peek_wait = wait
+        try:
+            reader.peek(1)  # a read from the socket only when nothing is buffered
+            return True
+        except WouldWait:  # raised before anything was read: nothing is lost
+            return False
+        finally:
+            self._peek_wait = None
 
     def makefile(self, mode: str = "rb") -> io.BufferedReader:
         # http.client.HTTPResponse reads through this.
@@ -151,6 +175,13 @@ class Connection:
 
 def _readable(sock: socket.socket) -> bool:
     return bool(select.select([sock], [], [], 0)[0])  # green once patched
+
+
+def _has_input(sock: socket.socket, wait: float = 0.0) -> bool:
+    """Bytes (or the end) to read now, or within `wait` s: decrypted ones TLS
+    holds, or on the socket."""
+    return (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            or bool(select.select([sock], [], [], wait)[0]))
 
 
 def _reason(exc: BaseException) -> str:
