@@ -1,6 +1,6 @@
 """The eventlet ceiling: our server code serving a bare WSGI callable.
 
-Same monkey-patching, oslo.service launcher, shared socket, worker count and
+Same monkey-patching, oslo.service launcher, listening sockets, worker count and
 access-log middleware as `multicloud-broker serve`; the app only returns
 the vim_types bytes. Whatever our modes lose against this is framework and
 broker cost. Usage: python -m bench.bare_server --config-file F [--workers N]
