@@ -19,7 +19,7 @@ def main(argv: list[str]) -> int:
     from multicloud_broker.config import catalog_path, load_config
     from multicloud_broker.core.catalog import PluginCatalog
     from multicloud_broker.logs import setup_logging
-    from multicloud_broker.server import serve
+    from multicloud_broker.server.launcher import serve
 
     conf = load_config(argv)
     setup_logging(conf)

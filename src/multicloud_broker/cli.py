@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     from multicloud_broker.config import ConfigError, conf_from_args
     from multicloud_broker.core.catalog import CatalogError
     from multicloud_broker.logs import setup_logging
-    from multicloud_broker.server import serve
+    from multicloud_broker.server.launcher import serve
     from multicloud_broker.server.preflight import PreflightError, check
     from multicloud_broker.server.sockets import BindError
     from multicloud_broker.web import build_app

@@ -65,7 +65,7 @@ def _stderr_handler() -> logging.Handler:
         regular = True  # no real fd (captured by a test runner): write as usual
     if regular:
         return logging.StreamHandler(sys.stderr)
-    # Imported here: only a server needs it, and it imports eventlet.
+    # Imported here: needed only when stderr is not a regular file.
     from multicloud_broker.server.log_writer import LineWriter
     return LineHandler(LineWriter(sys.stderr.fileno(), name="application log"))
 

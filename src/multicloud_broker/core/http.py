@@ -71,7 +71,14 @@ class Request:
         """The body parsed as JSON: 413 beyond `limit` bytes, 400 if not JSON."""
         if self.content_length is not None and self.content_length > limit:
             raise PayloadTooLarge(f"request body over {limit} bytes")
-        raw = self.body.read(limit + 1) if self.body is not None and self.has_body else b""
+        if self.body is None or not self.has_body:
+            raw = b""
+        elif self.content_length is not None:
+            # Never past CONTENT_LENGTH (PEP 3333): a server may hand over the
+            # raw connection, where a longer read waits for the next request.
+            raw = self.body.read(self.content_length)
+        else:
+            raw = self.body.read(limit + 1)  # chunked: the server ends the stream
         if len(raw) > limit:
             raise PayloadTooLarge(f"request body over {limit} bytes")
         try:

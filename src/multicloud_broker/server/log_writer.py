@@ -20,18 +20,26 @@ from __future__ import annotations
 import atexit
 import collections
 import errno
+import importlib
 import logging
 import os
 import stat
+import sys
 import time
 import weakref
 
-from eventlet import patcher
 
-# The real modules even after monkey-patching: the writer is an OS thread.
-_threading = patcher.original("threading")
-_select = patcher.original("select")
-_sleep = patcher.original("time").sleep
+def _original(name: str):
+    """The module as it was before eventlet's monkey-patching, when eventlet
+    is there (the writer must be a real OS thread); else the module itself.
+    Under another WSGI server, eventlet is not imported for the log's sake."""
+    patcher = sys.modules.get("eventlet.patcher")
+    return patcher.original(name) if patcher is not None else importlib.import_module(name)
+
+
+_threading = _original("threading")
+_select = _original("select")
+_sleep = _original("time").sleep
 
 LOG = logging.getLogger(__name__)
 
@@ -214,7 +222,7 @@ os.register_at_fork(after_in_child=_after_fork)
 
 # The system call itself: eventlet's green os.write stats the fd before every
 # write and may trampoline; a regular file never makes the writer wait.
-_posix_write = patcher.original("os").write
+_posix_write = _original("os").write
 
 
 def _write_all(fd: int, data: bytes) -> None:
