@@ -89,6 +89,15 @@ class Request:
             raise BadRequest("request body is JSON nested too deeply") from None
 
 
+def header_block_items(block: bytes) -> list[tuple[str, str]]:
+    """Header lines, each ending in CRLF and already checked plain, as the
+    (name, value) pairs http.client's parser makes of them: latin-1, the
+    value's leading blanks dropped. For the fast paths of the server and
+    the plugin client, which skip that parser."""
+    return [(name.decode("latin-1"), value.lstrip(b" \t").decode("latin-1"))
+            for name, _, value in (line.partition(b":") for line in block.split(b"\r\n")[:-1])]
+
+
 def _raw_path(environ: Mapping[str, Any], path: str) -> str:
     """The undecoded path: eventlet keeps it in RAW_PATH_INFO, uWSGI and
     most others in REQUEST_URI; else the decoded path encoded again."""

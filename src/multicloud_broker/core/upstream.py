@@ -21,6 +21,8 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from multicloud_broker.core.http import header_block_items
+
 # Header names are tokens; values must not carry CR, LF or NUL (RFC 9110 5.5).
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
@@ -267,9 +269,7 @@ def _take_plain_head(response: http.client.HTTPResponse, method: str) -> bool:
     response.fp.read(end)
     minor, status, reason, block = head.group("minor", "status", "reason", "headers")
     headers = http.client.HTTPMessage()
-    headers._headers = [(name.decode("latin-1"), value.lstrip(b" \t").decode("latin-1"))
-                        for name, _, value in (line.partition(b":")
-                                               for line in block.split(b"\r\n")[:-1])]
+    headers._headers = header_block_items(block)
     response.headers = response.msg = headers
     response.code = response.status = int(status)
     response.reason = (reason or b"").decode("latin-1").strip()

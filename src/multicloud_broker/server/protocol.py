@@ -32,7 +32,7 @@ from eventlet import greenio, hubs, wsgi
 
 from multicloud_broker import metrics
 from multicloud_broker.core.errors import ClientBodyError, ClientGone
-from multicloud_broker.core.http import WATCH_CLIENT
+from multicloud_broker.core.http import WATCH_CLIENT, header_block_items
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import (FramingError, check_body_framing,
                                               check_header_line)
@@ -365,9 +365,7 @@ class BrokerProtocol(wsgi.HttpProtocol):
         self.request_version = version = "HTTP/1." + chr(minor[0])
         self.requestline = f"{self.command} {path} {version}"
         headers = self.headers = self.MessageClass()
-        headers._headers = [(name.decode("latin-1"), value.lstrip(b" \t").decode("latin-1"))
-                            for name, _, value in (line.partition(b":")
-                                                   for line in block.split(b"\r\n")[:-1])]
+        headers._headers = header_block_items(block)
         server_11 = self.protocol_version >= "HTTP/1.1"
         connection = headers.get("Connection", "").lower()
         self.close_connection = not (connection == "keep-alive" and server_11
