@@ -294,7 +294,7 @@ class _Body:
         parts, got = [], 0
         until = 0.0
         while got < size:
-            if parts and not small and not self._arrived(max(0.0, until - time.monotonic())):
+            if parts and not small and not self._arrived(until):
                 break  # the rest is still on its way: streamed as it comes
             until = until or time.monotonic() + READ_AHEAD_WAIT
             try:
@@ -307,21 +307,21 @@ class _Body:
         self._pending = b"".join(parts)
         return self._pending
 
-    def _arrived(self, wait: float) -> bool:
+    def _arrived(self, until: float) -> bool:
         """True when the next piece can be read without waiting for the plugin
-        (or once it arrives within `wait` s)."""
+        (or once it arrives before `until`, a time.monotonic() time)."""
         conn, response = self._call.conn, self._response
         reader = response.fp
         if conn is None or reader is None:
             return True
-        if not conn.arrived(reader, wait):
+        if not conn.arrived(reader, _left(until)):
             return False
         if not response.chunked or response.chunk_left:
             return True
         # Between chunks http.client reads the next size line whole, waiting
         # for it: it must be buffered already (peek reads nothing more now),
         # or more (or the end, a cut answer) must be on the socket.
-        return _chunk_start_buffered(reader.peek(1)) or conn.has_input(wait)
+        return _chunk_start_buffered(reader.peek(1)) or conn.has_input(_left(until))
 
     def __iter__(self) -> "_Body":
         return self
@@ -412,6 +412,10 @@ def _slow(exc: BaseException, deadline: Deadline, what: str) -> TooSlow:
     if isinstance(exc, DeadlineExceeded) or deadline.left() <= 0.001:
         return DeadlineExceeded(f"did not {what} within total_timeout")
     return TooSlow(f"did not {what} within read_timeout")
+
+
+def _left(until: float) -> float:
+    return max(0.0, until - time.monotonic())
 
 
 def _chunk_start_buffered(data: bytes) -> bool:

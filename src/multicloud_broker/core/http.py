@@ -12,6 +12,9 @@ from typing import Any, BinaryIO
 from multicloud_broker.core.errors import ApiError, BadRequest, PayloadTooLarge
 
 JSON = "application/json"
+# RFC 9110 token characters: a header name (or method) is exactly one token.
+TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+MAX_HEADERS = 100  # header lines in one head, as http.client reads them (431 beyond)
 # The environ key under which a server offers Request.watch_client.
 WATCH_CLIENT = "multicloud.watch_client"
 

@@ -21,10 +21,10 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from multicloud_broker.core.http import header_block_items
+from multicloud_broker.core.http import MAX_HEADERS, TOKEN, header_block_items
 
 # Header names are tokens; values must not carry CR, LF or NUL (RFC 9110 5.5).
-_TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_TOKEN = re.compile(TOKEN)
 _BAD_VALUE = re.compile(rb"[\x00\r\n]")
 
 
@@ -128,7 +128,7 @@ class Connection:
         try:
             sock.settimeout(0)
             if isinstance(sock, ssl.SSLSocket):
-                return sock.pending() == 0 and not _readable(sock)
+                return not _has_input(sock)
             sock.recv(1, socket.MSG_PEEK)  # returns b"" (closed) or bytes (garbage)
             return False
         except BlockingIOError:
@@ -175,15 +175,11 @@ class Connection:
                 self.sock = None
 
 
-def _readable(sock: socket.socket) -> bool:
-    return bool(select.select([sock], [], [], 0)[0])  # green once patched
-
-
 def _has_input(sock: socket.socket, wait: float = 0.0) -> bool:
     """Bytes (or the end) to read now, or within `wait` s: decrypted ones TLS
     holds, or on the socket."""
     return (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            or bool(select.select([sock], [], [], wait)[0]))
+            or bool(select.select([sock], [], [], wait)[0]))  # green once patched
 
 
 def _reason(exc: BaseException) -> str:
@@ -250,10 +246,10 @@ def encode_head(method: str, target: str, host: str,
 
 
 # An answer head as plugins send it: HTTP/1.x, a final status, token:value
-# header lines without CR, LF or NUL (at most http.client's 100), a blank line.
+# header lines without CR, LF or NUL (at most MAX_HEADERS), a blank line.
 _PLAIN_ANSWER_HEAD = re.compile(
     rb"HTTP/1\.(?P<minor>[01]) (?P<status>[2-5][0-9][0-9])(?: (?P<reason>[^\r\n\x00]*))?\r\n"
-    rb"(?P<headers>(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n\x00]*\r\n){0,100})\r\n")
+    rb"(?P<headers>(?:%s:[^\r\n\x00]*\r\n){0,%d})\r\n" % (TOKEN, MAX_HEADERS))
 
 
 def _take_plain_head(response: http.client.HTTPResponse, method: str) -> bool:

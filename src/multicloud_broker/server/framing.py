@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from email.message import Message
 
+from multicloud_broker.core.http import TOKEN
+
 
 class FramingError(Exception):
     """The request's framing is ambiguous or malformed; the message says how."""
 
 
-# RFC 9110 token characters: a header name is exactly one token.
-_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN = re.compile(TOKEN)
 _DECIMAL = re.compile(r"[0-9]{1,18}")  # 18 digits: any real body, and int() is safe
 # chunk-size [BWS chunk-ext] CRLF; 16 hex digits at most (a 64-bit size).
 _CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n\x00]*)?\r?\n")

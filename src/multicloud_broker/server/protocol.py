@@ -32,7 +32,7 @@ from eventlet import greenio, hubs, wsgi
 
 from multicloud_broker import metrics
 from multicloud_broker.core.errors import ClientBodyError, ClientGone
-from multicloud_broker.core.http import WATCH_CLIENT, header_block_items
+from multicloud_broker.core.http import MAX_HEADERS, TOKEN, WATCH_CLIENT, header_block_items
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import (FramingError, check_body_framing,
                                               check_header_line)
@@ -82,8 +82,7 @@ class Limits:
         if head is None:
             return None
         start, stop = head.span("headers")
-        if (start >= self.url_length_limit or stop - start > wsgi.MAX_TOTAL_HEADER_SIZE
-                or data.count(b"\n", start, stop) > _MAX_HEADERS):
+        if start >= self.url_length_limit or stop - start > wsgi.MAX_TOTAL_HEADER_SIZE:
             return None
         return head
 
@@ -99,18 +98,16 @@ class Limits:
         return closed
 
 
-_MAX_HEADERS = 100  # as http.client: more is a 431
-
-
 def plain_head_pattern(max_line: int) -> re.Pattern:
     """A request head as well-behaved clients send it: `METHOD target
     HTTP/1.x`, then header lines of a token, a colon and a value without CR,
-    LF or NUL, each at most `max_line` bytes with its CRLF, then a blank
-    line. Anything else is parsed line by line, with each error named."""
-    token = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-    line = rb"(?=[^\r\n]{0,%d}\r\n)%s:[^\r\n\x00]*\r\n" % (max_line - 2, token)
+    LF or NUL, each at most `max_line` bytes with its CRLF (at most
+    MAX_HEADERS of them), then a blank line. Anything else is parsed line by
+    line, with each error named."""
+    line = rb"(?=[^\r\n]{0,%d}\r\n)%s:[^\r\n\x00]*\r\n" % (max_line - 2, TOKEN)
     return re.compile(rb"(?P<method>%s) (?P<target>[\x21-\x7e\x80-\xff]+) "
-                      rb"HTTP/1\.(?P<minor>[01])\r\n(?P<headers>(?:%s)*)\r\n" % (token, line))
+                      rb"HTTP/1\.(?P<minor>[01])\r\n(?P<headers>(?:%s){0,%d})\r\n"
+                      % (TOKEN, line, MAX_HEADERS))
 
 
 def _has_pending_bytes(conn) -> bool:
