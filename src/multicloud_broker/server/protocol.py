@@ -17,11 +17,8 @@
 
 from __future__ import annotations
 
-import errno
-import json
 import logging
 import re
-import resource
 import socket
 import time
 from http import HTTPStatus
@@ -32,10 +29,13 @@ from eventlet import greenio, hubs, wsgi
 
 from multicloud_broker import metrics
 from multicloud_broker.core.errors import ClientBodyError, ClientGone
-from multicloud_broker.core.http import MAX_HEADERS, TOKEN, WATCH_CLIENT, header_block_items
+from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
-from multicloud_broker.server.framing import (FramingError, check_body_framing,
-                                              check_header_line)
+from multicloud_broker.server.framing import FramingError, check_body_framing
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, REFUSED, HeadError, HeadLines,
+                                                 HeadRules, connection_limit,  # noqa: F401
+                                                 has_pending_bytes, json_error,
+                                                 plain_head_fields)
 
 LOG = logging.getLogger(__name__)
 
@@ -44,47 +44,22 @@ LOG = logging.getLogger(__name__)
 STATE_SERVED = "served-by-broker"
 
 
-def json_error(status: int, message: str) -> bytes:
-    """A whole HTTP/1.1 answer `{"error": message}` that closes the connection."""
-    body = json.dumps({"error": message}).encode()
-    try:
-        reason = HTTPStatus(status).phrase
-    except ValueError:
-        reason = "Error"
-    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-    return head.encode("ascii") + body
-
-
-class Limits:
+class Limits(HeadRules):
     """What every connection of one worker shares: deadlines, request slots,
-    the idle connections, and whether the worker is stopping."""
+    the idle connections, whether the worker is stopping, and the head's
+    bounds (HeadRules)."""
 
     def __init__(self, *, header_timeout: float, keepalive_timeout: float,
                  body_timeout: float, socket_timeout: float | None,
                  request_slots: int, max_header_line: int, url_length_limit: int):
+        super().__init__(max_header_line, url_length_limit)
         self.header_timeout = header_timeout
         self.keepalive_timeout = keepalive_timeout
         self.body_timeout = body_timeout
         self.socket_timeout = socket_timeout
         self.slots = eventlet.semaphore.Semaphore(request_slots)
-        self.max_header_line = max_header_line
-        self.url_length_limit = url_length_limit
         self.stopping = False
         self.idle: set[BrokerProtocol] = set()
-        self._plain_head = plain_head_pattern(max_header_line)
-
-    def plain_head(self, data: bytes) -> re.Match | None:
-        """The request head at the start of `data` if it is all there, within
-        the limits, and plain (see plain_head_pattern); else None."""
-        end = data.find(b"\r\n\r\n") + 4
-        head = self._plain_head.fullmatch(data, 0, end) if end > 3 else None
-        if head is None:
-            return None
-        start, stop = head.span("headers")
-        if start >= self.url_length_limit or stop - start > wsgi.MAX_TOTAL_HEADER_SIZE:
-            return None
-        return head
 
     def begin_drain(self) -> int:
         """From now on answers close their connection; idle kept-alive
@@ -92,33 +67,11 @@ class Limits:
         self.stopping = True
         closed = 0
         for protocol in list(self.idle):
-            if not _has_pending_bytes(protocol.connection):
+            conn = protocol.connection
+            if not has_pending_bytes(getattr(conn, "fd", conn)):
                 greenio.shutdown_safe(protocol.connection)  # its reader sees EOF
                 closed += 1
         return closed
-
-
-def plain_head_pattern(max_line: int) -> re.Pattern:
-    """A request head as well-behaved clients send it: `METHOD target
-    HTTP/1.x`, then header lines of a token, a colon and a value without CR,
-    LF or NUL, each at most `max_line` bytes with its CRLF (at most
-    MAX_HEADERS of them), then a blank line. Anything else is parsed line by
-    line, with each error named."""
-    line = rb"(?=[^\r\n]{0,%d}\r\n)%s:[^\r\n\x00]*\r\n" % (max_line - 2, TOKEN)
-    return re.compile(rb"(?P<method>%s) (?P<target>[\x21-\x7e\x80-\xff]+) "
-                      rb"HTTP/1\.(?P<minor>[01])\r\n(?P<headers>(?:%s){0,%d})\r\n"
-                      % (TOKEN, line, MAX_HEADERS))
-
-
-def _has_pending_bytes(conn) -> bool:
-    """True when the client has sent bytes not read yet (a next request)."""
-    raw = getattr(conn, "fd", conn)
-    try:
-        return bool(raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except BlockingIOError:
-        return False
-    except (OSError, ValueError, TypeError):
-        return False  # closed, or a TLS socket that cannot peek: treat as idle
 
 
 class ConnectionPool:
@@ -153,7 +106,7 @@ class ConnectionPool:
     def _refuse(self, conn) -> None:
         try:
             # The raw socket: a send that would block fails at once instead.
-            getattr(conn, "fd", conn).send(_REFUSED)
+            getattr(conn, "fd", conn).send(REFUSED)
         except OSError:
             pass  # the caller closes it either way
         self._refused += 1
@@ -163,26 +116,6 @@ class ConnectionPool:
             LOG.warning("at max_connections (%d): refused %d connection(s) since the "
                         "last report", self.size, self._refused)
             self._refused, self._refused_logged_at = 0, now
-
-
-_REFUSED = json_error(503, "this worker is at its connection limit; retry")
-
-
-# Out of descriptors or kernel memory: a reason to wait, not to stop serving.
-_ACCEPT_RETRY = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
-FD_RESERVE = 1024  # descriptors kept for plugin and inventory connections, logs, files
-
-
-def connection_limit(wanted: int) -> int:
-    """`wanted`, or less when the open-file limit could not hold that many
-    client connections besides the worker's other descriptors."""
-    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-    if soft == resource.RLIM_INFINITY or wanted + FD_RESERVE <= soft:
-        return wanted
-    limit = max(1, soft - FD_RESERVE)
-    LOG.warning("max_connections %d lowered to %d: the open-file limit is %d (raise "
-                "the hard limit, e.g. LimitNOFILE or ulimit -Hn)", wanted, limit, soft)
-    return limit
 
 
 class Listener:
@@ -198,7 +131,7 @@ class Listener:
             try:
                 return self._sock.accept()
             except OSError as exc:
-                if exc.errno not in _ACCEPT_RETRY:
+                if exc.errno not in ACCEPT_RETRY:
                     raise
                 now = time.monotonic()
                 if now - self._logged_at >= 10:
@@ -216,38 +149,6 @@ class _Finished:
 
     def link(self, callback, *args, **kwargs) -> None:
         callback(self, *args, **kwargs)
-
-
-class _HeadLines:
-    """The connection's reader while parse_request reads header lines:
-    each line is checked, and their count and size bounded."""
-
-    def __init__(self, rfile, max_line: int):
-        self._rfile = rfile
-        self._max_line = max_line
-        self.total = 0
-
-    def readline(self, size: int = -1) -> bytes:
-        line = self._rfile.readline(self._max_line + 1)
-        if len(line) > self._max_line:
-            raise _HeadError(400, f"header line over {self._max_line} bytes")
-        self.total += len(line)
-        if self.total > wsgi.MAX_TOTAL_HEADER_SIZE:
-            raise _HeadError(431, f"request headers over {wsgi.MAX_TOTAL_HEADER_SIZE} bytes")
-        if not line:
-            raise _HeadError(400, "connection closed inside the request headers")
-        try:
-            check_header_line(line)
-        except FramingError as exc:
-            raise _HeadError(400, str(exc)) from None
-        return line
-
-
-class _HeadError(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 class BrokerProtocol(wsgi.HttpProtocol):
@@ -351,24 +252,13 @@ class BrokerProtocol(wsgi.HttpProtocol):
         return self._read_head_slowly(self.limits.header_timeout - (time.monotonic() - started))
 
     def _take_plain_head(self, head: re.Match) -> bool:
-        """What parse_request makes of a plain head, without the email
-        parser (a third of a small request's cost)."""
-        method, target, minor, block = head.group("method", "target", "minor", "headers")
-        self.raw_requestline = head.string[:head.start("headers")]
-        self.command = method.decode("ascii")
-        self.path = path = target.decode("latin-1")
-        if path.startswith("//"):  # as parse_request: no scheme-relative paths
-            self.path = "/" + path.lstrip("/")
-        self.request_version = version = "HTTP/1." + chr(minor[0])
-        self.requestline = f"{self.command} {path} {version}"
-        headers = self.headers = self.MessageClass()
-        headers._headers = header_block_items(block)
-        server_11 = self.protocol_version >= "HTTP/1.1"
-        connection = headers.get("Connection", "").lower()
-        self.close_connection = not (connection == "keep-alive" and server_11
-                                     or minor == b"1" and server_11 and connection != "close")
-        if (minor == b"1" and server_11
-                and headers.get("Expect", "").lower() == "100-continue"):
+        """What parse_request makes of a plain head (see http_rules)."""
+        fields = plain_head_fields(head, self.protocol_version)
+        self.raw_requestline = fields.raw_requestline
+        self.command, self.path = fields.command, fields.path
+        self.request_version, self.requestline = fields.request_version, fields.requestline
+        self.headers, self.close_connection = fields.headers, fields.close_connection
+        if fields.expect_continue:
             return self.handle_expect_100()
         return True
 
@@ -405,13 +295,13 @@ class BrokerProtocol(wsgi.HttpProtocol):
                 metrics.request_refused(414)
                 self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
                 return False
-            self.rfile = _HeadLines(rfile, limits.max_header_line)
+            self.rfile = HeadLines(rfile, limits.max_header_line)
             return self.parse_request()
         except eventlet.Timeout as exc:
             if exc is not deadline:
                 raise
             self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
-        except _HeadError as exc:
+        except HeadError as exc:
             self._refuse(exc.status, exc.message)
         except (OSError, ValueError):
             pass  # reset or closed by the client: nobody to answer

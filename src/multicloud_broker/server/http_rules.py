@@ -1,0 +1,383 @@
+"""The broker's HTTP/1.1 connection rules that do not depend on a server
+library: what both serving backends (eventlet's in protocol.py and body.py,
+gevent's in gevent_server.py) share.
+
+- Error answers the server writes itself (`json_error`).
+- The request head: the plain-head fast path, the line-by-line checks of
+  the slow path, and the stdlib's parse_request for the rest.
+- The request body: strict Content-Length and chunked decoding with a
+  deadline per read (`StrictBody`), over any socket with settimeout().
+- How many connections a worker may hold (`connection_limit`).
+
+Imports neither eventlet nor gevent: each backend imports this module.
+"""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import http.server
+import json
+import logging
+import re
+import resource
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import BinaryIO
+
+from multicloud_broker.core.errors import ClientBodyError
+from multicloud_broker.core.http import MAX_HEADERS, TOKEN, header_block_items
+from multicloud_broker.server.framing import FramingError, check_header_line, chunk_size
+
+LOG = logging.getLogger(__name__)
+
+# Bytes of header lines in one head (431 beyond); eventlet's own bound.
+MAX_TOTAL_HEADER_SIZE = 65536
+MAX_CHUNK_LINE = 4096  # a chunk-size line with its extensions
+MAX_TRAILERS = 100
+DISCARD_LIMIT = 1 << 20  # unread body drained to keep a connection; beyond, close it
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# Out of descriptors or kernel memory: a reason to wait, not to stop serving.
+ACCEPT_RETRY = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+FD_RESERVE = 1024  # descriptors kept for plugin and inventory connections, logs, files
+
+
+def json_error(status: int, message: str) -> bytes:
+    """A whole HTTP/1.1 answer `{"error": message}` that closes the connection."""
+    body = json.dumps({"error": message}).encode()
+    try:
+        reason = HTTPStatus(status).phrase
+    except ValueError:
+        reason = "Error"
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n")
+    return head.encode("ascii") + body
+
+
+REFUSED = json_error(503, "this worker is at its connection limit; retry")
+
+
+def connection_limit(wanted: int) -> int:
+    """`wanted`, or less when the open-file limit could not hold that many
+    client connections besides the worker's other descriptors."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or wanted + FD_RESERVE <= soft:
+        return wanted
+    limit = max(1, soft - FD_RESERVE)
+    LOG.warning("max_connections %d lowered to %d: the open-file limit is %d (raise "
+                "the hard limit, e.g. LimitNOFILE or ulimit -Hn)", wanted, limit, soft)
+    return limit
+
+
+def has_pending_bytes(raw: socket.socket) -> bool:
+    """True when the client has sent bytes not read yet (a next request).
+    `raw` must be the OS-level socket: a green one would wait for them."""
+    try:
+        return bool(raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return False
+    except (OSError, ValueError, TypeError, AttributeError):
+        return False  # closed, or a TLS socket that cannot peek: treat as idle
+
+
+# -- the request head ----------------------------------------------------------
+
+def plain_head_pattern(max_line: int) -> re.Pattern:
+    """A request head as well-behaved clients send it: `METHOD target
+    HTTP/1.x`, then header lines of a token, a colon and a value without CR,
+    LF or NUL, each at most `max_line` bytes with its CRLF (at most
+    MAX_HEADERS of them), then a blank line. Anything else is parsed line by
+    line, with each error named."""
+    line = rb"(?=[^\r\n]{0,%d}\r\n)%s:[^\r\n\x00]*\r\n" % (max_line - 2, TOKEN)
+    return re.compile(rb"(?P<method>%s) (?P<target>[\x21-\x7e\x80-\xff]+) "
+                      rb"HTTP/1\.(?P<minor>[01])\r\n(?P<headers>(?:%s){0,%d})\r\n"
+                      % (TOKEN, line, MAX_HEADERS))
+
+
+class HeadRules:
+    """The bounds on a request head one worker applies."""
+
+    def __init__(self, max_header_line: int, url_length_limit: int):
+        self.max_header_line = max_header_line
+        self.url_length_limit = url_length_limit
+        self._plain_head = plain_head_pattern(max_header_line)
+
+    def plain_head(self, data: bytes) -> re.Match | None:
+        """The request head at the start of `data` if it is all there, within
+        the limits, and plain (see plain_head_pattern); else None."""
+        end = data.find(b"\r\n\r\n") + 4
+        head = self._plain_head.fullmatch(data, 0, end) if end > 3 else None
+        if head is None:
+            return None
+        start, stop = head.span("headers")
+        if start >= self.url_length_limit or stop - start > MAX_TOTAL_HEADER_SIZE:
+            return None
+        return head
+
+
+@dataclass
+class Head:
+    """A parsed request head, as http.server's parse_request leaves it."""
+
+    command: str
+    path: str
+    request_version: str
+    requestline: str
+    raw_requestline: bytes
+    headers: http.client.HTTPMessage
+    close_connection: bool
+    expect_continue: bool  # a 100 Continue may be due before the body
+
+
+def plain_head_fields(head: re.Match, protocol_version: str) -> Head:
+    """What parse_request makes of a plain head (see plain_head_pattern),
+    without the email parser (a third of a small request's cost)."""
+    method, target, minor, block = head.group("method", "target", "minor", "headers")
+    command = method.decode("ascii")
+    path = raw_path = target.decode("latin-1")
+    if path.startswith("//"):  # as parse_request: no scheme-relative paths
+        path = "/" + path.lstrip("/")
+    version = "HTTP/1." + chr(minor[0])
+    headers = http.client.HTTPMessage()
+    headers._headers = header_block_items(block)
+    server_11 = protocol_version >= "HTTP/1.1"
+    connection = headers.get("Connection", "").lower()
+    keep = (connection == "keep-alive" and server_11
+            or minor == b"1" and server_11 and connection != "close")
+    expect = (minor == b"1" and server_11
+              and headers.get("Expect", "").lower() == "100-continue")
+    return Head(command, path, version, f"{command} {raw_path} {version}",
+                head.string[:head.start("headers")], headers, not keep, expect)
+
+
+class HeadError(Exception):
+    """The head is refused: answer `status` with `message`, then close."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+class HeadLines:
+    """A connection's reader while header lines are parsed: each line is
+    checked, and their size bounded (HeadError)."""
+
+    def __init__(self, rfile: BinaryIO, max_line: int):
+        self._rfile = rfile
+        self._max_line = max_line
+        self.total = 0
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._rfile.readline(self._max_line + 1)
+        if len(line) > self._max_line:
+            raise HeadError(400, f"header line over {self._max_line} bytes")
+        self.total += len(line)
+        if self.total > MAX_TOTAL_HEADER_SIZE:
+            raise HeadError(431, f"request headers over {MAX_TOTAL_HEADER_SIZE} bytes")
+        if not line:
+            raise HeadError(400, "connection closed inside the request headers")
+        try:
+            check_header_line(line)
+        except FramingError as exc:
+            raise HeadError(400, str(exc)) from None
+        return line
+
+
+class _HeadParser(http.server.BaseHTTPRequestHandler):
+    """The stdlib's parse_request, without a connection: its errors raise."""
+
+    def __init__(self, raw_requestline: bytes, lines: HeadLines, protocol_version: str):
+        # No BaseRequestHandler.__init__: nothing to set up or handle.
+        self.raw_requestline = raw_requestline
+        self.rfile = lines
+        self.protocol_version = protocol_version
+        self.expect_continue = False
+
+    def handle_expect_100(self) -> bool:
+        self.expect_continue = True  # sent when the body is first read
+        return True
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        raise HeadError(int(code), message or HTTPStatus(code).phrase)
+
+
+def parse_head(raw_requestline: bytes, rfile: BinaryIO, rules: HeadRules,
+               protocol_version: str) -> Head:
+    """The rest of a head whose request line was read: each header line
+    checked, as http.server's parse_request reads it. HeadError if refused."""
+    parser = _HeadParser(raw_requestline, HeadLines(rfile, rules.max_header_line),
+                         protocol_version)
+    parser.parse_request()
+    return Head(parser.command, parser.path, parser.request_version, parser.requestline,
+                raw_requestline, parser.headers, parser.close_connection,
+                parser.expect_continue)
+
+
+# -- the request body ----------------------------------------------------------
+
+class StrictBody:
+    """A request body framed by a checked Content-Length or by `chunked`,
+    read with a deadline between two reads (`wsgi.input`).
+
+    Malformed chunked framing, a client that goes away mid-body and a
+    client that stalls past `body_timeout` each raise ClientBodyError, once;
+    `on_error(error)` is called first (it logs and makes the connection
+    close after the answer). A subclass sends the 100 Continue
+    (`_continue_due`, `_send_continue`).
+
+    Attributes the servers' own inputs have too: `rfile`, `content_length`,
+    `position` (of a sized body), `chunked_input`.
+    """
+
+    def _init_body(self, rfile: BinaryIO, sock: socket.socket, content_length: int | None,
+                   chunked: bool, body_timeout: float, socket_timeout: float | None,
+                   on_error: Callable[[ClientBodyError | None], None]) -> None:
+        self.rfile = rfile
+        self._sock = sock
+        self.content_length = content_length  # None: chunked
+        self.chunked_input = chunked
+        self.position = 0
+        self._body_timeout = body_timeout
+        self._socket_timeout = socket_timeout
+        self._on_error = on_error
+        self._error: ClientBodyError | None = None
+        self._chunk_left = 0  # bytes of the current chunk not read yet
+        self._after_chunk = False  # the CRLF that ends a chunk's data is due
+        self._last_chunk = False  # the zero-size chunk (and trailers) was read
+        self.received = 0  # body bytes received so far
+
+    def _continue_due(self) -> bool:
+        return False
+
+    def _send_continue(self) -> None:
+        """Send the interim 100 Continue; OSError if the client is gone."""
+
+    # -- the wsgi.input interface --------------------------------------
+    def read(self, length: int | None = None) -> bytes:
+        return self._read(length, line=False)
+
+    def readline(self, size: int | None = None) -> bytes:
+        return self._read(size, line=True)
+
+    def discard(self, buffer_size: int = 64 << 10) -> None:
+        """Drain what the app left unread, so the connection can be reused;
+        a large remainder closes the connection instead of being read."""
+        budget = DISCARD_LIMIT
+        try:
+            while budget > 0:
+                data = self.read(min(buffer_size, budget))
+                if not data:
+                    return
+                budget -= len(data)
+        except ClientBodyError:
+            return  # on_error has asked for the close
+        self._on_error(None)
+
+    # -- reading -------------------------------------------------------
+    def _read(self, length: int | None, line: bool) -> bytes:
+        if self._error is not None:
+            raise self._error
+        if self._continue_due():
+            try:
+                self._send_continue()
+            except OSError as exc:
+                self._fail(f"client connection lost before the body: {exc.strerror or exc}",
+                           disconnected=True)
+        if length is not None and length < 0:
+            length = None
+        reader = self.rfile.readline if line else self.rfile.read
+        if self.chunked_input:
+            return self._read_chunked(length, reader, line)
+        return self._read_fixed(length, reader)
+
+    def _read_fixed(self, length: int | None, reader) -> bytes:
+        left = (self.content_length or 0) - self.position
+        if length is None or length > left:
+            length = left
+        if not length:
+            return b""
+        data = self._io(reader, length)
+        if not data:
+            self._fail(f"client closed the connection after {self.position} of "
+                       f"{self.content_length} body bytes", disconnected=True)
+        self.position += len(data)
+        self.received += len(data)
+        return data
+
+    def _read_chunked(self, length: int | None, reader, line: bool) -> bytes:
+        pieces = []
+        while not self._last_chunk and (length is None or length > 0):
+            if not self._chunk_left:
+                self._next_chunk()
+                continue
+            want = self._chunk_left if length is None else min(length, self._chunk_left)
+            data = self._io(reader, want)
+            if not data:
+                self._fail(f"client closed the connection inside a chunk, after "
+                           f"{self.received} body bytes", disconnected=True)
+            self._chunk_left -= len(data)
+            self._after_chunk = not self._chunk_left
+            self.received += len(data)
+            pieces.append(data)
+            if length is not None:
+                length -= len(data)
+            if line and data.endswith(b"\n"):
+                break
+        return b"".join(pieces)
+
+    def _next_chunk(self) -> None:
+        if self._after_chunk:
+            if self._line() not in (b"\r\n", b"\n"):
+                self._fail("bad chunked framing: chunk data longer than its size")
+            self._after_chunk = False
+        try:
+            size = chunk_size(self._line())
+        except FramingError as exc:
+            self._fail(f"bad chunked framing: {exc}")
+        if size:
+            self._chunk_left = size
+            return
+        for _ in range(MAX_TRAILERS + 1):
+            trailer = self._line()
+            if trailer in (b"\r\n", b"\n"):
+                self._last_chunk = True
+                return
+            try:
+                check_header_line(trailer)
+            except FramingError as exc:
+                self._fail(f"bad chunked framing: trailer: {exc}")
+        self._fail("bad chunked framing: too many trailer lines")
+
+    def _line(self) -> bytes:
+        line = self._io(self.rfile.readline, MAX_CHUNK_LINE + 1)
+        if not line:
+            self._fail(f"client closed the connection inside a chunked body, after "
+                       f"{self.received} body bytes", disconnected=True)
+        if len(line) > MAX_CHUNK_LINE or not line.endswith(b"\n"):
+            self._fail(f"bad chunked framing: line over {MAX_CHUNK_LINE} bytes")
+        return line
+
+    def _io(self, reader, size: int) -> bytes:
+        """One read, waiting at most client_body_timeout for data."""
+        sock = self._sock
+        sock.settimeout(self._body_timeout)
+        try:
+            return reader(size)
+        except socket.timeout:
+            self._fail(f"no request body data for {self._body_timeout:g} s "
+                       f"(after {self.received} bytes)", status=408)
+        except OSError as exc:
+            self._fail(f"client connection lost during the body after {self.received} "
+                       f"bytes: {exc.strerror or exc}", disconnected=True)
+        finally:
+            sock.settimeout(self._socket_timeout)
+
+    def _fail(self, message: str, status: int = 400, disconnected: bool = False):
+        self._error = ClientBodyError(message, status=status, disconnected=disconnected)
+        self._on_error(self._error)
+        raise self._error
