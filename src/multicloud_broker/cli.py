@@ -11,8 +11,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["serve"]:
-        from multicloud_broker.green import prepare_server
-        prepare_server()  # before anything imports socket, threading or ssl
+        from multicloud_broker.green import prepare_server, wanted_backend
+        # Before anything imports socket, threading or ssl.
+        prepare_server(wanted_backend(argv[1:]))
     elif argv[:1] == ["fakecloud"]:
         from multicloud_broker.fakecloud.cli import main as fakecloud_main
         return fakecloud_main(argv[1:])

@@ -17,10 +17,16 @@ from oslo_config import cfg
 from oslo_service import _options as service_options
 
 WEB_FRAMEWORKS = ("django", "pecan")
+SERVER_BACKENDS = ("eventlet", "gevent")
 
 DEFAULT_OPTS = [
     cfg.StrOpt("web_framework", default="django", choices=WEB_FRAMEWORKS,
                help="API framework serving the API: django or pecan."),
+    cfg.StrOpt("server_backend", default="eventlet", choices=SERVER_BACKENDS,
+               help="What serves HTTP in each worker: eventlet (eventlet's WSGI "
+                    "server under oslo.service) or gevent (gevent's WSGI server, "
+                    "without eventlet). Read at start-up only: a reload keeps "
+                    "the running backend."),
     cfg.HostAddressOpt("bind_host", default="0.0.0.0",
                        help="Address the API listens on."),
     cfg.PortOpt("bind_port", default=9001, help="Port the API listens on."),
@@ -213,6 +219,7 @@ GROUPS = {
 # ONAP deployment variables -> (group, option); oslo.config parses the values.
 ENV_OPTIONS = {
     "WEB_FRAMEWORK": (None, "web_framework"),
+    "SERVER_BACKEND": (None, "server_backend"),
     "MSB_PROTO": ("msb", "protocol"),
     "MSB_ADDR": ("msb", "host"),
     "MSB_PORT": ("msb", "port"),
@@ -247,6 +254,7 @@ def add_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config-file", action="append", default=[],
                         metavar="FILE", help="oslo.config INI file (repeatable)")
     parser.add_argument("--web-framework", choices=WEB_FRAMEWORKS)
+    parser.add_argument("--server-backend", choices=SERVER_BACKENDS)
     parser.add_argument("--bind-host")
     parser.add_argument("--bind-port", type=int)
     parser.add_argument("--workers", type=int)
@@ -278,7 +286,7 @@ def conf_from_args(args: argparse.Namespace,
         conf(config_args, project="multicloud-broker", default_config_files=[],
              default_config_dirs=[], use_env=False)
         apply_environment(conf, os.environ if environ is None else environ)
-        for name in ("web_framework", "bind_host", "bind_port", "workers"):
+        for name in ("web_framework", "server_backend", "bind_host", "bind_port", "workers"):
             value = getattr(args, name, None)
             if value is not None:
                 _override(conf, name, value, None, "--" + name.replace("_", "-"))

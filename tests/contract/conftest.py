@@ -34,7 +34,8 @@ from tests.contract.settings import (AAI_PASSWORD, AAI_SCHEMA, AAI_USER,  # noqa
                                      HOSTILE_PLUGINS,
                                      ENV_AAI_USER, PLUGIN_READ_TIMEOUT, SMALL_BODY_LIMIT)
 from tests.support import regions  # noqa: E402
-from tests.support.broker import BrokerProcess, region_add, write_config  # noqa: E402
+from tests.support.broker import (SERVER_BACKENDS, BrokerProcess,  # noqa: E402
+                                   region_add, server_backend_for_brokers, write_config)
 from tests.support.hostile_plugin import HostilePlugin  # noqa: E402
 from tests.support.upstreams import AAIServer, ClosedPort, PluginServer  # noqa: E402
 
@@ -52,16 +53,17 @@ class BrokerPool:
         self.closed = closed
         self.inventory_db = inventory_db
         self.hostile: HostilePlugin | None = None  # set by the hostile_plugin fixture
-        self._brokers: dict[tuple[str, str], BrokerProcess] = {}
+        self._brokers: dict[tuple[str, str, str | None], BrokerProcess] = {}
 
     def get(self, kind: str, web_framework: str) -> BrokerProcess:
-        key = (kind, web_framework)
+        key = (kind, web_framework, BrokerProcess.server_backend)
         if key not in self._brokers:
             config, workers = getattr(self, "_config_" + kind)()
             env = getattr(self, "_env_" + kind, lambda fw: None)(web_framework)
-            broker = BrokerProcess(self.workdir / f"{kind}-{web_framework}", config,
+            name = "-".join(filter(None, key))
+            broker = BrokerProcess(self.workdir / name, config,
                                    web_framework=None if env else web_framework,
-                                   workers=workers, env=env, name=f"{kind}-{web_framework}")
+                                   workers=workers, env=env, name=name)
             broker.start()
             self._brokers[key] = broker
         return self._brokers[key]
@@ -177,29 +179,37 @@ def broker_pool(tmp_path_factory: pytest.TempPathFactory, plugin: PluginServer,
     pool.stop_all()
 
 
+@pytest.fixture(scope="session", params=SERVER_BACKENDS, autouse=True)
+def server_backend(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every test here runs under each serving backend."""
+    yield from server_backend_for_brokers(request)
+
+
 @pytest.fixture(scope="session", params=WEB_FRAMEWORKS)
 def web_framework(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
 @pytest.fixture(scope="session")
-def broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
+def broker(broker_pool: BrokerPool, server_backend: str, web_framework: str) -> BrokerProcess:
     """The main broker: sqlite inventory, every plugin at the PluginServer."""
     return broker_pool.get("sqlite", web_framework)
 
 
 @pytest.fixture(scope="session")
-def aai_broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
+def aai_broker(broker_pool: BrokerPool, server_backend: str, web_framework: str) -> BrokerProcess:
     return broker_pool.get("aai", web_framework)
 
 
 @pytest.fixture(scope="session")
-def aai_down_broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
+def aai_down_broker(broker_pool: BrokerPool, server_backend: str,
+                    web_framework: str) -> BrokerProcess:
     return broker_pool.get("aai_down", web_framework)
 
 
 @pytest.fixture(scope="session")
-def faults_broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
+def faults_broker(broker_pool: BrokerPool, server_backend: str,
+                  web_framework: str) -> BrokerProcess:
     return broker_pool.get("faults", web_framework)
 
 
@@ -212,20 +222,20 @@ def hostile_plugin(broker_pool: BrokerPool) -> Iterator[HostilePlugin]:
 
 
 @pytest.fixture(scope="session")
-def hostile_broker(broker_pool: BrokerPool, hostile_plugin: HostilePlugin,
+def hostile_broker(broker_pool: BrokerPool, server_backend: str, hostile_plugin: HostilePlugin,
                    web_framework: str) -> BrokerProcess:
     """Plugins misbehaving on purpose (all but multicloud-pike); one worker."""
     return broker_pool.get("hostile", web_framework)
 
 
 @pytest.fixture(scope="session")
-def env_broker(broker_pool: BrokerPool, web_framework: str) -> BrokerProcess:
+def env_broker(broker_pool: BrokerPool, server_backend: str, web_framework: str) -> BrokerProcess:
     """Configured the ONAP way: environment variables, plugins through the MSB gateway."""
     return broker_pool.get("env", web_framework)
 
 
 @pytest.fixture(scope="session")
-def both_brokers(broker_pool: BrokerPool) -> dict[str, BrokerProcess]:
+def both_brokers(broker_pool: BrokerPool, server_backend: str) -> dict[str, BrokerProcess]:
     """The main broker under each framework, running at the same time."""
     return {fw: broker_pool.get("sqlite", fw) for fw in WEB_FRAMEWORKS}
 

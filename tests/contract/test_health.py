@@ -48,8 +48,8 @@ def health_aai() -> Iterator[AAIServer]:
 
 
 @pytest.fixture(scope="module")
-def health_broker(tmp_path_factory: pytest.TempPathFactory, health_aai: AAIServer,
-                  web_framework: str) -> Iterator[BrokerProcess]:
+def health_broker(server_backend: str, tmp_path_factory: pytest.TempPathFactory,
+                  health_aai: AAIServer, web_framework: str) -> Iterator[BrokerProcess]:
     """One worker on its own A&AI, probing it at most once a second."""
     workdir = tmp_path_factory.mktemp(f"health-{web_framework}")
     with BrokerProcess(workdir, _config(health_aai, PROBE_INTERVAL),
@@ -58,8 +58,8 @@ def health_broker(tmp_path_factory: pytest.TempPathFactory, health_aai: AAIServe
 
 
 @pytest.fixture(scope="module")
-def cached_broker(tmp_path_factory: pytest.TempPathFactory, health_aai: AAIServer,
-                  web_framework: str) -> Iterator[BrokerProcess]:
+def cached_broker(server_backend: str, tmp_path_factory: pytest.TempPathFactory,
+                  health_aai: AAIServer, web_framework: str) -> Iterator[BrokerProcess]:
     """The same, with the per-worker region cache on."""
     workdir = tmp_path_factory.mktemp(f"health-cached-{web_framework}")
     config = _config(health_aai, 0.5)
@@ -83,7 +83,7 @@ PG_ROLE, PG_PASSWORD = "health_broker", "health-pw"
 
 
 @pytest.fixture(scope="module")
-def pg_broker(tmp_path_factory: pytest.TempPathFactory,
+def pg_broker(server_backend, tmp_path_factory: pytest.TempPathFactory,
               postgres_server: PostgresServer,  # noqa: F811
               web_framework: str) -> Iterator[tuple[BrokerProcess, PostgresServer]]:
     """A broker on a PostgreSQL inventory of its own role, probing twice a second."""

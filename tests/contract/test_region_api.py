@@ -106,7 +106,7 @@ class ApiBrokers:
 
 
 @pytest.fixture(scope="module")
-def api_brokers(tmp_path_factory: pytest.TempPathFactory, plugin: PluginServer,
+def api_brokers(server_backend, tmp_path_factory: pytest.TempPathFactory, plugin: PluginServer,
                 broker_pool: BrokerPool) -> Iterator[ApiBrokers]:
     brokers = ApiBrokers(tmp_path_factory.mktemp("region-api"), plugin,
                          broker_pool.closed.url)

@@ -62,7 +62,8 @@ def fakecloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module", params=["django", "pecan"])
-def fuzzed_broker(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+def fuzzed_broker(server_backend: str, request: pytest.FixtureRequest,
+                  tmp_path_factory: pytest.TempPathFactory,
                   fakecloud: str) -> Iterator[BrokerProcess]:
     workdir = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     config = {

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from tests.server.helpers import (FAST_PATH, FRAMEWORKS, SLOW_PATH, DefaultWorkersBroker,
                                   base_config)
-from tests.support.broker import BrokerProcess, region_add, write_config
+from tests.support.broker import (SERVER_BACKENDS, BrokerProcess, region_add,
+                                   server_backend_for_brokers, write_config)
 from tests.support.upstreams import PluginServer
 
 
@@ -16,6 +19,12 @@ def plugin():
         server.respond(SLOW_PATH, json_body={"slow": True}, delay=1.0)
         server.respond(FAST_PATH, json_body={"fast": True})
         yield server
+
+
+@pytest.fixture(scope="session", params=SERVER_BACKENDS, autouse=True)
+def server_backend(request) -> Iterator[str]:
+    """Every test here runs under each serving backend."""
+    yield from server_backend_for_brokers(request)
 
 
 @pytest.fixture(params=FRAMEWORKS)

@@ -33,7 +33,7 @@ def _start(tmp_path_factory, plugin, framework: str, name: str, **limits) -> Bro
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
-def broker(request, tmp_path_factory, plugin):
+def broker(server_backend, request, tmp_path_factory, plugin):
     broker = _start(tmp_path_factory, plugin, request.param, "conns",
                     wsgi_pool_size=POOL, max_connections=1000,
                     client_header_timeout=HEADER_TIMEOUT,
@@ -147,7 +147,7 @@ def test_busy_keepalive_connection_is_kept(broker):
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
-def small_broker(request, tmp_path_factory, plugin):
+def small_broker(server_backend, request, tmp_path_factory, plugin):
     broker = _start(tmp_path_factory, plugin, request.param, "limit",
                     max_connections=30, client_header_timeout=30)
     yield broker

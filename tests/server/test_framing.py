@@ -22,7 +22,7 @@ SMUGGLED_REQUEST = f"GET {SMUGGLED} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
-def broker(request, tmp_path_factory, plugin):
+def broker(server_backend, request, tmp_path_factory, plugin):
     tmp = tmp_path_factory.mktemp(f"framing-{request.param}")
     config = base_config(tmp, plugin, client_body_timeout=1, client_header_timeout=5)
     write_config(tmp / "region.conf", config)

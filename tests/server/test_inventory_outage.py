@@ -28,7 +28,7 @@ def path(region: str) -> str:
 
 
 @pytest.fixture(scope="module", params=FRAMEWORKS)
-def setup(request, tmp_path_factory):
+def setup(server_backend, request, tmp_path_factory):
     """(broker, aai, plugin) for one framework; A&AI is put back to "ok" by each test."""
     with AAIServer() as aai, PluginServer() as plugin:
         config = {

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 from tests.support.upstreams import LOCALHOST, free_port
@@ -20,7 +20,7 @@ SRC_DIR = REPO_ROOT / "src"
 # ONAP deployment variables the broker reads; a test's broker must not inherit them.
 ONAP_ENV_VARS = ("WEB_FRAMEWORK", "MSB_PROTO", "MSB_ADDR", "MSB_PORT", "AAI_PROTOCOL",
                  "AAI_ADDR", "AAI_PORT", "AAI_SCHEMA_VERSION", "AAI_USERNAME",
-                 "AAI_PASSWORD", "SSL_ENABLED")
+                 "AAI_PASSWORD", "SSL_ENABLED", "SERVER_BACKEND")
 
 Config = Mapping[str, Mapping[str, object]]
 
@@ -76,8 +76,25 @@ class BrokerStartError(RuntimeError):
     """The broker did not come up; the message carries its output."""
 
 
+# The backends the server and contract suites run under (see
+# server_backend_for_brokers); TEST_SERVER_BACKENDS narrows them for a
+# local run, e.g. TEST_SERVER_BACKENDS=gevent.
+SERVER_BACKENDS = tuple(name for name in os.environ.get(
+    "TEST_SERVER_BACKENDS", "eventlet").split(",") if name)
+
+
+def server_backend_for_brokers(request) -> Iterator[str]:
+    """Body of the suites' autouse fixture: every broker the test starts
+    serves with the fixture's backend (`--server-backend`)."""
+    BrokerProcess.server_backend = request.param
+    yield request.param
+    BrokerProcess.server_backend = None
+
+
 class BrokerProcess:
     """One `multicloud-broker serve` child process listening on 127.0.0.1."""
+
+    server_backend: str | None = None  # None: the broker's default
 
     def __init__(self, workdir: Path, config: Config, web_framework: str | None = "django",
                  workers: int = 1, port: int | None = None,
@@ -104,8 +121,9 @@ class BrokerProcess:
     def command(self) -> list[str]:
         """The serve command; web_framework None leaves the choice to config or environment."""
         framework = ["--web-framework", self.web_framework] if self.web_framework else []
+        backend = ["--server-backend", self.server_backend] if self.server_backend else []
         return [sys.executable, "-m", "multicloud_broker", "serve",
-                "--config-file", str(self.config_file), *framework,
+                "--config-file", str(self.config_file), *framework, *backend,
                 "--bind-host", LOCALHOST, "--bind-port", str(self.port),
                 "--workers", str(self.workers)]
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from oslo_config import cfg
 
 from multicloud_broker.server.cpus import usable_cpus
-from multicloud_broker.server.service import WSGIService
 from multicloud_broker.server.sockets import check_tls, listen, raise_open_file_limit
 
 LOG = logging.getLogger(__name__)
@@ -25,10 +24,22 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
     files and the environment, re-read).
     Raises BindError (from sockets) when the address or certificate is unusable.
     """
-    # Imported here: oslo.service's classes exist once its backend is chosen.
-    from multicloud_broker.server.launchers import (InProcessLauncher, Reloader,
-                                                    ReplaceableService,
-                                                    RollingProcessLauncher)
+    from multicloud_broker.green import patched_for
+    from multicloud_broker.server.launchers import Reloader, ReplaceableService
+    patched = patched_for()
+    if patched not in (None, conf.server_backend):
+        from multicloud_broker.config import ConfigError
+        raise ConfigError(f"server_backend is {conf.server_backend}, but the process was "
+                          f"prepared for {patched} (set it with --server-backend)")
+    if conf.server_backend == "gevent":
+        from multicloud_broker.server.gevent_launchers import (
+            InProcessLauncher, RollingProcessLauncher)
+        from multicloud_broker.server.gevent_server import GeventWSGIService as WSGIService
+    else:
+        # Imported here: oslo.service's classes exist once its backend is chosen.
+        from multicloud_broker.server.eventlet_launchers import (
+            InProcessLauncher, RollingProcessLauncher)
+        from multicloud_broker.server.service import WSGIService
     nofile = raise_open_file_limit()
     check_tls(conf)
     workers = conf.workers or usable_cpus()
@@ -36,9 +47,9 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
     from multicloud_broker import metrics
     metrics.start_multiprocess()  # before any worker forks: one directory for all
     scheme = "https" if conf.ssl.enabled else "http"
-    LOG.info("multicloud-broker: %s framework on %s://%s:%d, %d worker(s), "
-             "open-file limit %d", conf.web_framework, scheme, conf.bind_host,
-             conf.bind_port, workers, nofile)
+    LOG.info("multicloud-broker: %s framework, %s server on %s://%s:%d, %d worker(s), "
+             "open-file limit %d", conf.web_framework, conf.server_backend, scheme,
+             conf.bind_host, conf.bind_port, workers, nofile)
     # Made in the worker: each accepts on its own slot's socket.
     replaceable = ReplaceableService(lambda: WSGIService(conf, listeners.mine(), app_factory))
     reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)))

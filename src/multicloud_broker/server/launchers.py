@@ -1,22 +1,18 @@
-"""oslo.service's launchers, changed where a reload or a failure must not stop service.
+"""What both backends' launchers share, where a reload or a failure must not stop service.
 
-oslo.service stays the process manager (signals, fork, the worker loop, stop
-on SIGTERM). What changes:
+The process managers themselves are the backends': oslo.service's eventlet
+launchers (eventlet_launchers.py) and gevent_launchers.py. Shared here:
 
 - SIGHUP: the new configuration is checked first (Reloader); a bad one is
   refused with one error line and nothing else happens. A good one replaces
-  the workers one at a time: a new worker is forked and must report that it
-  serves before one old worker gets SIGTERM, and an old worker that is still
-  draining after graceful_shutdown_timeout is killed. oslo.service would
-  SIGTERM every worker at once.
+  the workers one at a time (Rolling): a new worker is forked and must
+  report that it serves before one old worker gets SIGTERM, and an old
+  worker that is still draining after graceful_shutdown_timeout is killed.
+  oslo.service would SIGTERM every worker at once.
 - A worker that keeps dying is not respawned forever: CRASH_LIMIT unexpected
   exits within CRASH_WINDOW seconds stop the server, with one line and a
   non-zero exit status.
 - wait() tells how the server ended: 0 only after SIGTERM.
-
-The private oslo.service members relied on (ProcessLauncher._start_child,
-_wait_child, children, sigcaught, running; ServiceWrapper.children/workers)
-are pinned by tests/server/test_reload.py::test_oslo_service_internals_we_rely_on.
 """
 
 from __future__ import annotations
@@ -33,9 +29,9 @@ import sys
 import time
 from collections.abc import Callable
 
-import eventlet
 from oslo_config import cfg
-from oslo_service import service, systemd
+from oslo_service import systemd
+from oslo_service.backend.base import ServiceBase
 
 from multicloud_broker import metrics
 from multicloud_broker.config import ConfigError
@@ -90,8 +86,8 @@ class Reloader:
             LOG.error("SIGHUP refused, workers keep the running configuration: "
                       "%s: %s", type(exc).__name__, " ".join(str(exc).split()))
             return False
-        before = {name: self.conf[name]
-                  for name in ("bind_host", "bind_port", "backlog", "workers")}
+        before = {name: self.conf[name] for name in
+                  ("server_backend", "bind_host", "bind_port", "backlog", "workers")}
         if not self.conf.reload_config_files():
             LOG.error("SIGHUP refused: the config files changed while being reloaded")
             return False
@@ -112,17 +108,17 @@ class Reloader:
         return ""
 
 
-class ReplaceableService(service.ServiceBase):
+class ReplaceableService(ServiceBase):
     """Runs one service made by `make()`; can swap it for a fresh one in place.
 
     In a forked worker it also reports to the bootstrap, through `ready_fd`,
     that it serves.
     """
 
-    def __init__(self, make: Callable[[], service.ServiceBase]):
+    def __init__(self, make: Callable[[], ServiceBase]):
         self.make = make
         self.ready_fd: int | None = None
-        self.current: service.ServiceBase | None = None
+        self.current: ServiceBase | None = None
 
     def start(self) -> None:
         self.current = self.make()
@@ -155,7 +151,7 @@ class ReplaceableService(service.ServiceBase):
             health.set_draining(False)
 
 
-def _stop_and_close(svc: service.ServiceBase) -> None:
+def _stop_and_close(svc: ServiceBase) -> None:
     """Stop (drain) `svc`, then close its access log: no request can write
     to the file any more, and a reload must not leak its descriptor."""
     svc.stop()
@@ -164,70 +160,17 @@ def _stop_and_close(svc: service.ServiceBase) -> None:
         access_log.close()
 
 
-class InProcessLauncher(service.ServiceLauncher):
-    """One worker, served in the bootstrap process (oslo's ServiceLauncher)."""
-
-    def __init__(self, conf: cfg.ConfigOpts, reloader: Reloader):
-        super().__init__(conf, restart_method="reload")
-        self.reloader = reloader
-        self.terminated = False
-
-    def handle_signal(self) -> None:
-        super().handle_signal()
-        # Called after oslo's own handler is added: handlers run newest first.
-        self.signal_handler.add_handler("SIGTERM", self._note_term)
-        self.signal_handler.add_handler("SIGHUP", self._hang_up)
-
-    def _note_term(self, *args) -> None:
-        self.terminated = True
-
-    def _hang_up(self, *args) -> None:
-        # oslo's own handler (run next) ends wait()'s loop on a terminal
-        # hang-up but leaves the service running, so wait() never returned.
-        if _in_terminal_foreground():
-            LOG.info("SIGHUP from the terminal: stopping")
-            self.stop()
-
-    def launch_service(self, svc: ReplaceableService, workers: int = 1) -> None:
-        self.replaceable = svc
-        metrics.worker_started()  # the one worker is this process
-        super().launch_service(svc, workers=workers)
-
-    def restart(self) -> None:
-        """SIGHUP (oslo cleared every handler first): check, then swap in place."""
-        pending: set[str] = set()
-        self.signal_handler.add_handler("SIGHUP", lambda *a: pending.add("SIGHUP"))
-        self.signal_handler.add_handler("SIGTERM", lambda *a: pending.add("SIGTERM"))
-        self.signal_handler.add_handler("SIGINT", _exit_at_once)
-        if self.reloader.accept():
-            try:
-                self.replaceable.replace()
-                LOG.info("SIGHUP: server replaced in process %d", os.getpid())
-            except Exception as exc:
-                LOG.error("SIGHUP: the new server could not start, the running one "
-                          "keeps serving: %s: %s", type(exc).__name__, exc)
-        # A signal that came during the swap is sent again once oslo's
-        # handlers are back (wait() re-installs them when this returns);
-        # SIGTERM wins: a SIGHUP after it would meet no handler.
-        if pending:
-            signo = signal.SIGTERM if "SIGTERM" in pending else signal.SIGHUP
-            eventlet.spawn(os.kill, os.getpid(), signo)
-
-    def exit_status(self, status: object) -> int:
-        return EXIT_TERMINATED if self.terminated else (status if isinstance(status, int)
-                                                        and status else EXIT_FAILED)
-
-
 def _exit_at_once(*args) -> None:
     LOG.info("Caught SIGINT signal, instantaneous exiting")
     os._exit(1)
 
 
-class RollingProcessLauncher(service.ProcessLauncher):
-    """Forked workers, replaced one at a time on SIGHUP."""
+class Rolling:
+    """Forked workers, replaced one at a time on SIGHUP, over a process
+    launcher with oslo.service's ProcessLauncher members (children,
+    sigcaught, running, wait_interval, _start_child, _wait_child)."""
 
-    def __init__(self, conf: cfg.ConfigOpts, reloader: Reloader, listeners: Listeners):
-        super().__init__(conf, restart_method="reload")
+    def _init_rolling(self, reloader: Reloader, listeners: Listeners) -> None:
         self.reloader = reloader
         self.listeners = listeners
         self._slots: dict[int, int] = {}  # pid -> its listening socket's slot
@@ -264,7 +207,7 @@ class RollingProcessLauncher(service.ProcessLauncher):
     def _supervise(self) -> None:
         while self.running:
             if not self._poll():
-                eventlet.sleep(self.wait_interval)
+                time.sleep(self.wait_interval)
             self._top_up()
 
     def _start_child(self, wrap, slot: int | None = None) -> int:
@@ -320,8 +263,8 @@ class RollingProcessLauncher(service.ProcessLauncher):
 
     def _read_ready(self) -> None:
         try:
-            # posix.read: eventlet's green os.read would wait for data instead
-            # of raising BlockingIOError on this non-blocking pipe.
+            # posix.read: a green os.read would wait for data instead of
+            # raising BlockingIOError on this non-blocking pipe.
             data = posix.read(self._ready_r, _PID.size * 256)
         except BlockingIOError:
             return
@@ -365,7 +308,7 @@ class RollingProcessLauncher(service.ProcessLauncher):
         """Supervise until `done()`; False if a signal or a failure came first."""
         while self.running and not done():
             if not self._poll():
-                eventlet.sleep(self.wait_interval)
+                time.sleep(self.wait_interval)
         return self.running
 
     def stop(self) -> None:
@@ -380,7 +323,7 @@ class RollingProcessLauncher(service.ProcessLauncher):
             LOG.info("Waiting on %d children to exit", len(self.children))
         while self.children:
             if self._wait_child() is None:
-                eventlet.sleep(self.wait_interval)
+                time.sleep(self.wait_interval)
         for fd in (self._ready_r, self._ready_w):
             try:
                 os.close(fd)

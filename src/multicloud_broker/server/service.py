@@ -22,7 +22,6 @@ from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.protocol import (ConnectionPool, Limits, Listener,
                                                connection_limit, make_protocol)
-from multicloud_broker.server.sockets import wrap_tls
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +49,14 @@ def _tune_gc() -> None:
     gc.freeze()
     young, middle, _ = gc.get_threshold()
     gc.set_threshold(young, middle, 100)
+
+
+def wrap_tls(sock: socket.socket, conf: cfg.ConfigOpts) -> socket.socket:
+    """The socket wrapped for HTTPS when [ssl] enabled, else as it is."""
+    if not conf.ssl.enabled:
+        return sock
+    return eventlet.wrap_ssl(sock, certfile=conf.ssl.cert_file,
+                             keyfile=conf.ssl.key_file, server_side=True)
 
 
 def _wait(server: eventlet.greenthread.GreenThread) -> None:

@@ -1,11 +1,14 @@
-"""The listening sockets, bound once by the bootstrap process."""
+"""The listening sockets, bound once by the bootstrap process.
+
+The standard library's socket, which either backend has patched green by
+the time this runs; TLS is wrapped by each backend's server module.
+"""
 
 from __future__ import annotations
 
 import resource
 import socket
 
-import eventlet
 from oslo_config import cfg
 
 
@@ -54,9 +57,17 @@ def listen(conf: cfg.ConfigOpts, slots: int = 1) -> Listeners:
 
 
 def _listen(host: str, port: int, family: int, backlog: int, reuse_port: bool) -> socket.socket:
-    sock = eventlet.listen((host, port), family=family, backlog=backlog,
-                           reuse_addr=True, reuse_port=reuse_port)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -69,14 +80,6 @@ def check_tls(conf: cfg.ConfigOpts) -> None:
                 conf.ssl.cert_file, conf.ssl.key_file)
         except (OSError, ssl.SSLError) as exc:
             raise BindError(f"[ssl] unusable certificate or key: {exc}") from None
-
-
-def wrap_tls(sock: socket.socket, conf: cfg.ConfigOpts) -> socket.socket:
-    """The socket wrapped for HTTPS when [ssl] enabled, else as it is."""
-    if not conf.ssl.enabled:
-        return sock
-    return eventlet.wrap_ssl(sock, certfile=conf.ssl.cert_file,
-                             keyfile=conf.ssl.key_file, server_side=True)
 
 
 def raise_open_file_limit() -> int:
