@@ -8,11 +8,13 @@ fills the queue; when the queue is full the line is dropped, counted
 (`dropped_lines()`, for a metric) and reported by a warning at most every
 WARN_INTERVAL seconds.
 
-The writer is a real OS thread, not a green thread: it blocks in write(2)
-(or poll(2) when someone made the pipe non-blocking) with the GIL released,
-so eventlet's hub never waits on the log reader. It never calls `logging`
-(whose locks are green under eventlet); warnings are issued from the
-request side.
+Under eventlet (or no green library) the writer is a real OS thread, not a
+green thread: it blocks in write(2) (or poll(2) when someone made the pipe
+non-blocking) with the GIL released, so eventlet's hub never waits on the
+log reader. Under gevent it is a greenlet that hands each write to gevent's
+pool of OS threads: it waits for the write, the event loop does not. It
+never calls `logging` (whose locks are green); warnings are issued from
+the request side.
 """
 
 from __future__ import annotations
@@ -225,6 +227,19 @@ os.register_at_fork(after_in_child=_after_fork)
 _posix_write = _original("os").write
 
 
+def _in_gevent_thread_pool(write):
+    """`write` run in gevent's pool of OS threads when gevent has patched
+    threading (this writer is then a greenlet); else `write` itself."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is None or not monkey.is_module_patched("threading"):
+        return write
+    import gevent
+
+    def pooled(fd: int, data: bytes) -> None:
+        gevent.get_hub().threadpool.apply(write, (fd, data))
+    return pooled
+
+
 def _write_all(fd: int, data: bytes) -> None:
     """Write all of `data`, waiting in poll(2) while a non-blocking pipe is full."""
     view = memoryview(data)
@@ -241,3 +256,6 @@ def _write_all(fd: int, data: bytes) -> None:
             if exc.errno in (errno.EAGAIN, errno.EWOULDBLOCK):
                 continue
             raise
+
+
+_write_all = _in_gevent_thread_pool(_write_all)
