@@ -385,7 +385,9 @@ class BrokerHandler(WSGIHandler):
 
         def disarm() -> None:
             armed[0] = False
-            watcher.kill(block=False)
+            # Waited for: its watch on the descriptor must end before the
+            # connection is read again, or closed.
+            watcher.kill()
         return disarm
 
     def body_failed(self, error: ClientBodyError | None) -> None:
@@ -664,7 +666,9 @@ class GeventWSGIService(ServiceBase):
         self._connections = Connections(connection_limit(conf.max_connections))
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.
-        self._server = BrokerServer(self.sock.dup(), app, self._limits, self._connections,
+        listener = self.sock.dup()
+        listener.setblocking(False)  # accepted in a loop: one accept too many must not wait
+        self._server = BrokerServer(listener, app, self._limits, self._connections,
                                     _tls_context(conf))
         self._server.start()
         metrics.watch_worker(conf.wsgi_pool_size, lambda: self._limits.slots.counter,
