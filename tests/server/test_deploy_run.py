@@ -24,8 +24,9 @@ class RunShBroker(DefaultWorkersBroker):
     """`sh deploy/run.sh --bind-port P --workers 2`, the rest from the environment."""
 
     def command(self) -> list[str]:
+        backend = ["--server-backend", self.server_backend] if self.server_backend else []
         return ["sh", str(RUN_SH), "--bind-host", "127.0.0.1", "--bind-port", str(self.port),
-                "--workers", "2"]
+                "--workers", "2", *backend]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from tests.server.helpers import FRAMEWORKS, SLOW_PATH, base_config
+from tests.server.helpers import FRAMEWORKS, SLOW_PATH, base_config, stderr_lines, wait_until
 from tests.server.rawhttp import connect, read_answer, read_until_close, request_bytes
 from tests.support.broker import BrokerProcess, region_add, write_config
 
@@ -46,6 +46,8 @@ def test_stop_serves_accepted_connections_and_closes_idle_ones(tmp_path, plugin,
         broker.terminate()
         # The idle kept-alive connection is closed without an answer: the drain began.
         assert read_until_close(idle, timeout=15) == (b"", True)
+        # Every worker has begun it (the idle one told of one worker only).
+        wait_until(lambda: len(stderr_lines(broker, " draining: ")) == workers)
         for sock in fresh:
             sock.sendall(request_bytes("GET", VIM_TYPES))
         replies = [read_answer(sock, timeout=15) for sock in fresh]

@@ -80,7 +80,7 @@ class BrokerStartError(RuntimeError):
 # server_backend_for_brokers); TEST_SERVER_BACKENDS narrows them for a
 # local run, e.g. TEST_SERVER_BACKENDS=gevent.
 SERVER_BACKENDS = tuple(name for name in os.environ.get(
-    "TEST_SERVER_BACKENDS", "eventlet").split(",") if name)
+    "TEST_SERVER_BACKENDS", "eventlet,gevent").split(",") if name)
 
 
 def server_backend_for_brokers(request) -> Iterator[str]:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from urllib.parse import quote
 
 from multicloud_broker.core import routes
+from multicloud_broker.server.http_rules import BODY
 from multicloud_broker.logs import REQUEST_CONTEXT, RequestContext
 from multicloud_broker.server.log_writer import DEFAULT_CAPACITY, LineWriter, flush_all
 
@@ -252,10 +253,10 @@ def _service_name(environ: dict, method: str) -> str:
 
 
 def _bytes_in(environ: dict) -> int:
-    """Body bytes read from the client (eventlet's input counts them)."""
-    position = getattr(environ.get("eventlet.input"), "position", None)
-    if isinstance(position, int):
-        return position
+    """Body bytes read from the client (the server's body counts them)."""
+    received = getattr(environ.get(BODY), "received", None)
+    if isinstance(received, int):
+        return received
     length = environ.get("CONTENT_LENGTH") or "0"
     return int(length) if length.isdigit() else 0
 

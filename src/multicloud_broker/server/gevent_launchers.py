@@ -210,6 +210,9 @@ class InProcessLauncher:
                 self.svc.stop()
                 return EXIT_FAILED
             self._reload()
+            # The waiter watched the server before the reload (now stopped).
+            serving.kill()
+            serving = gevent.spawn(self.svc.wait)
 
     def _reload(self) -> None:
         if not self.reloader.accept():

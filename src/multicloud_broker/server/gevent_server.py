@@ -26,7 +26,6 @@ sockets.wrap_tls is eventlet's).
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import socket
@@ -52,8 +51,9 @@ from multicloud_broker.core import health
 from multicloud_broker.core.errors import ClientBodyError, ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.access_log import AccessLog, open_access_log
+from multicloud_broker.server.launchers import tune_gc
 from multicloud_broker.server.framing import FramingError, check_body_framing
-from multicloud_broker.server.http_rules import (ACCEPT_RETRY, CONTINUE, REFUSED, Head,
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE, REFUSED, Head,
                                                  HeadError, HeadRules, StrictBody,
                                                  connection_limit, has_pending_bytes,
                                                  json_error, parse_head,
@@ -351,8 +351,7 @@ class BrokerHandler(WSGIHandler):
         size = int(length) if length and not chunked else 0
         self.body = body = RequestBody(self, size if not chunked else None, chunked,
                                        expect_continue)
-        # "eventlet.input" is the key access_log reads the body's byte count from.
-        env["wsgi.input"] = env["eventlet.input"] = body
+        env["wsgi.input"] = env[BODY] = body
         env["wsgi.input_terminated"] = True
         if not _is_tls(self.socket):  # TLS cannot peek
             env[WATCH_CLIENT] = self._watch_client
@@ -426,7 +425,8 @@ class BrokerHandler(WSGIHandler):
         try:
             try:
                 result = self.application(self.environ, self.start_response)
-                if self.status is not None and not self.headers_sent and hasattr(result, "__len__"):
+                if (self.status is not None and not self.headers_sent
+                        and hasattr(result, "__len__")):
                     # A complete answer: sized, and no 100 Continue needed any more.
                     if not self._bodyless and "Content-Length" not in (
                             name for name, _ in self._app_headers):
@@ -615,17 +615,6 @@ class _QuietLog:
         pass
 
 
-def _tune_gc() -> None:
-    """As the eventlet backend (service.py): held connections are
-    long-lived objects that full collections walk; requests leave no
-    cycles, so full collections are made ten times rarer and the objects
-    built at start are left out of them."""
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100)
-
-
 def _tls_context(conf: cfg.ConfigOpts) -> gevent.ssl.SSLContext | None:
     """The server's TLS context when [ssl] enabled (checked at start-up)."""
     if not conf.ssl.enabled:
@@ -654,7 +643,7 @@ class GeventWSGIService(ServiceBase):
         # Kept so that whoever stops this service closes the file once drained.
         self.access_log = app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
                                           conf.log_format, conf.access_log_buffer)
-        _tune_gc()
+        tune_gc()
         self._limits = Limits(
             header_timeout=conf.client_header_timeout,
             keepalive_timeout=conf.keepalive_timeout,

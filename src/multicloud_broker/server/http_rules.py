@@ -31,6 +31,10 @@ from multicloud_broker.core.errors import ClientBodyError
 from multicloud_broker.core.http import MAX_HEADERS, TOKEN, header_block_items
 from multicloud_broker.server.framing import FramingError, check_header_line, chunk_size
 
+# The environ key under which both servers put the request body they read
+# (its `received` counts the bytes), for the access log.
+BODY = "multicloud_broker.body"
+
 LOG = logging.getLogger(__name__)
 
 # Bytes of header lines in one head (431 beyond); eventlet's own bound.

@@ -47,9 +47,9 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
     from multicloud_broker import metrics
     metrics.start_multiprocess()  # before any worker forks: one directory for all
     scheme = "https" if conf.ssl.enabled else "http"
-    LOG.info("multicloud-broker: %s framework, %s server on %s://%s:%d, %d worker(s), "
-             "open-file limit %d", conf.web_framework, conf.server_backend, scheme,
-             conf.bind_host, conf.bind_port, workers, nofile)
+    LOG.info("multicloud-broker: %s framework on %s://%s:%d, %d worker(s), %s server, "
+             "open-file limit %d", conf.web_framework, scheme, conf.bind_host,
+             conf.bind_port, workers, conf.server_backend, nofile)
     # Made in the worker: each accepts on its own slot's socket.
     replaceable = ReplaceableService(lambda: WSGIService(conf, listeners.mine(), app_factory))
     reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import gc
 import io
 import logging
 import os
@@ -65,6 +66,19 @@ def _in_terminal_foreground() -> bool:
     except OSError as exc:
         # ENOTTY: stdout is no terminal. Anything else (EIO): it was one and is gone.
         return exc.errno != errno.ENOTTY
+
+
+def tune_gc() -> None:
+    """Called by a worker's server before it serves. Held connections are
+    long-lived objects, and a full collection walks them all: with thousands
+    of connections a worker stalled for a second at a time (measured).
+    Requests leave no reference cycles, so full collections can be ten times
+    rarer, and the objects built at start (the app, the modules) are left
+    out of them for good."""
+    gc.collect()
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 100)
 
 
 class Reloader:

@@ -32,7 +32,7 @@ from multicloud_broker.core.errors import ClientBodyError, ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import FramingError, check_body_framing
-from multicloud_broker.server.http_rules import (ACCEPT_RETRY, REFUSED, HeadError, HeadLines,
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSED, HeadError, HeadLines,
                                                  HeadRules, connection_limit,  # noqa: F401
                                                  has_pending_bytes, json_error,
                                                  plain_head_fields)
@@ -335,7 +335,7 @@ class BrokerProtocol(wsgi.HttpProtocol):
             env["CONTENT_LENGTH"] = env["CONTENT_LENGTH"].strip(" \t")
         given = env["wsgi.input"]
         if given.content_length != 0 or given.chunked_input:  # no body: nothing to read or bound
-            env["wsgi.input"] = env["eventlet.input"] = RequestBody(
+            env["wsgi.input"] = env["eventlet.input"] = env[BODY] = RequestBody(
                 given, limits.body_timeout, limits.socket_timeout, self._body_failed)
         if not hasattr(self.connection, "do_handshake"):  # TLS cannot peek
             env[WATCH_CLIENT] = self._watch_client

@@ -5,7 +5,6 @@ Replacing eventlet later means replacing this module.
 
 from __future__ import annotations
 
-import gc
 import logging
 import os
 import socket
@@ -20,6 +19,7 @@ from oslo_service import service
 from multicloud_broker import metrics
 from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
+from multicloud_broker.server.launchers import tune_gc
 from multicloud_broker.server.protocol import (ConnectionPool, Limits, Listener,
                                                connection_limit, make_protocol)
 
@@ -37,18 +37,6 @@ class _QuietLog:
 
     def write(self, msg):
         LOG.debug(msg.rstrip())
-
-
-def _tune_gc() -> None:
-    """Held connections are long-lived objects, and a full collection walks
-    them all: with thousands of connections a worker stalled for a second
-    at a time (measured). Requests leave no reference cycles, so full
-    collections can be ten times rarer, and the objects built at start
-    (the app, the modules) are left out of them for good."""
-    gc.collect()
-    gc.freeze()
-    young, middle, _ = gc.get_threshold()
-    gc.set_threshold(young, middle, 100)
 
 
 def wrap_tls(sock: socket.socket, conf: cfg.ConfigOpts) -> socket.socket:
@@ -85,7 +73,7 @@ class WSGIService(service.ServiceBase):
         # Kept so that whoever stops this service closes the file once drained.
         self.access_log = app = AccessLog(self.app_factory(), open_access_log(conf.access_log),
                                           conf.log_format, conf.access_log_buffer)
-        _tune_gc()
+        tune_gc()
         socket_timeout = conf.client_socket_timeout or None
         self._limits = Limits(
             header_timeout=conf.client_header_timeout,
