@@ -112,18 +112,25 @@ class Context:
 
 # -- the vim_types modes --------------------------------------------------------
 
+BACKENDS = ("eventlet", "gevent")  # server_backend; eventlet's modes keep their old names
+
+
 def ours(ctx: Context, framework: str, path: str = VIM_TYPES,
          sections: dict | None = None, headers: dict | None = None,
-         tag: str = "", before: bool = False) -> Callable[[], Running]:
+         tag: str = "", before: bool = False,
+         backend: str = "eventlet") -> Callable[[], Running]:
     """`multicloud-broker serve --web-framework F`, one worker per core; with
     `before`, the --baseline-src code (which has no /metrics to scrape)."""
+    # The baseline may predate --server-backend: eventlet is its only server.
+    chosen = ["--server-backend", backend] if backend != "eventlet" else []
+
     def start() -> Running:
         port = free_port()
         name = ctx.name(f"{framework}{tag}" + ("-before" if before else ""))
         conf = ctx.broker_config(name, port, framework, sections,
                                  access_log=not ctx.stdout_pipe)
         proc = Proc(name, ctx.broker_cli() + ["serve", "--config-file", str(conf),
-                                              "--web-framework", framework,
+                                              "--web-framework", framework, *chosen,
                                               "--bind-port", str(port)],
                     ctx.tmp, env=ctx.before_env() if before else _env(), cwd=REPO,
                     stdout_pipe=ctx.stdout_pipe)
@@ -218,10 +225,9 @@ def vim_types_modes(ctx: Context) -> list[Mode]:
     if "uwsgi" in ctx.tools:
         backlog = f", listen {ctx.uwsgi_listen}" if ctx.uwsgi_listen else ""
         modes.append(Mode("uwsgi", f"Django + uWSGI ({n} processes{backlog})", uwsgi(ctx)))
-    modes += [
-        Mode("django", f"ours: Django + eventlet ({n} workers)", ours(ctx, "django"), ours=True),
-        Mode("pecan", f"ours: Pecan + eventlet ({n} workers)", ours(ctx, "pecan"), ours=True),
-    ]
+    modes += [Mode(_named(fw, backend), f"ours: {fw.capitalize()} + {backend} ({n} workers)",
+                   ours(ctx, fw, tag=_named("", backend), backend=backend), ours=True)
+              for backend in BACKENDS for fw in ("django", "pecan")]
     if ctx.baseline_src:
         modes += [Mode(f"{fw}-before", _before_label(ctx, f"{fw.capitalize()} + eventlet "
                                                           f"({n} workers)"),
@@ -344,8 +350,11 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
     for framework in ("django", "pecan"):
         modes.append(Mode(f"{framework}-aai", f"ours: {framework}, A&AI (cached) -> nginx",
                           ours(ctx, framework, FORWARD, aai, tag="-aai"), ours=True))
-        modes.append(Mode(f"{framework}-sqlite", f"ours: {framework}, sqlite -> nginx",
-                          ours(ctx, framework, FORWARD, sqlite, tag="-sqlite"), ours=True))
+        for backend in BACKENDS:
+            name = _named(f"{framework}-sqlite", backend)
+            modes.append(Mode(name, f"ours: {framework} + {backend}, sqlite -> nginx",
+                              ours(ctx, framework, FORWARD, sqlite, tag=name[len(framework):],
+                                   backend=backend), ours=True))
     if ctx.baseline_src:
         old = dict(sqlite, inventory={"backend": "sqlite", "sqlite_path": ctx.before_sqlite()})
         for framework in ("django", "pecan"):
@@ -403,10 +412,18 @@ def slow_modes(ctx: Context, plugin: SlowPlugin) -> list[Mode]:
         modes.append(Mode("uwsgi-slow", f"Django + uWSGI ({n} processes), sqlite -> slow plugin",
                           uwsgi(ctx, FORWARD, sqlite)))
     for framework in ("django", "pecan"):
-        modes.append(Mode(f"{framework}-slow", f"ours: {framework} ({n} workers), sqlite -> "
-                          "slow plugin", ours(ctx, framework, FORWARD, sqlite, tag="-slow"),
-                          ours=True))
+        for backend in BACKENDS:
+            name = _named(f"{framework}-slow", backend)
+            modes.append(Mode(name, f"ours: {framework} + {backend} ({n} workers), sqlite -> "
+                              "slow plugin", ours(ctx, framework, FORWARD, sqlite,
+                                                  tag=name[len(framework):], backend=backend),
+                              ours=True))
     return modes
+
+
+def _named(base: str, backend: str) -> str:
+    """A mode's name: eventlet's as before this dimension, others suffixed."""
+    return base if backend == "eventlet" else f"{base}-{backend}"
 
 
 def _env(**extra: str) -> dict[str, str]:
