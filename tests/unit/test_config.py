@@ -1,6 +1,13 @@
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from multicloud_broker.config import ConfigError, load_config
+from multicloud_broker.green import wanted_backend
+
+SAMPLE = Path(__file__).resolve().parents[2] / "etc" / "multicloud-broker.conf.sample"
 
 
 def test_defaults():
@@ -36,6 +43,7 @@ def test_precedence_file_then_environment_then_flags(tmp_path):
 
 @pytest.mark.parametrize("argv, environ, says", [
     ([], {"WEB_FRAMEWORK": "flask"}, "WEB_FRAMEWORK"),
+    ([], {"SERVER_BACKEND": "asyncio"}, "SERVER_BACKEND"),
     (["--bind-port", "70000"], {}, "--bind-port"),
     ([], {"MSB_PORT": "x"}, "MSB_PORT"),
     (["--workers", "0"], {}, "--workers"),
@@ -58,3 +66,29 @@ def test_bad_value_in_file_names_the_option(tmp_path):
 def test_tls_needs_cert_and_key():
     with pytest.raises(ConfigError, match="cert_file and key_file"):
         load_config([], environ={"SSL_ENABLED": "true"})
+
+
+@pytest.mark.parametrize("files, argv, environ", [
+    ([], [], {}),
+    (["server_backend = gevent"], [], {}),
+    (["server_backend = gevent", "server_backend = eventlet"], [], {}),
+    (["server_backend = eventlet"], [], {"SERVER_BACKEND": "gevent"}),
+    (["server_backend = gevent"], ["--server-backend", "eventlet"], {"SERVER_BACKEND": "gevent"}),
+    (["workers = 2"], ["--server-backend=gevent"], {}),
+])
+def test_the_backend_chosen_before_patching_is_the_configured_one(tmp_path, files, argv,
+                                                                  environ):
+    """The entry point patches for wanted_backend() before the configuration
+    exists: both must read the same sources with the same precedence."""
+    for i, line in enumerate(files):
+        path = tmp_path / f"{i}.conf"
+        path.write_text(f"[DEFAULT]\n{line}\n")
+        argv = ["--config-file", str(path), *argv]
+    assert wanted_backend(argv, environ) == load_config(argv, environ=environ).server_backend
+
+
+def test_the_sample_config_lists_every_option():
+    generated = subprocess.run(
+        [sys.executable, "-m", "oslo_config.generator", "--namespace", "multicloud_broker",
+         "--namespace", "oslo.service.service"], capture_output=True, text=True, check=True)
+    assert generated.stdout == SAMPLE.read_text(), "regenerate etc/ (see README)"
