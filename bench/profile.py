@@ -29,11 +29,14 @@ WATCH = [
     ("urllib3 (all)", r"\(urllib3/|/urllib3/"),
     ("logging (all)", r"\(logging/|/logging/"),
     ("eventlet (all)", r"\(eventlet/|/eventlet/"),
+    ("gevent (all)", r"\(gevent/|/gevent/"),
+    ("the broker's server layer (server/)", r"multicloud_broker/server/"),
     ("multicloud_broker (all)", r"multicloud_broker/"),
     ("uuid (transaction ids)", r"\(uuid\.py|/uuid\.py"),
 ]
 CATEGORIES = [("pecan", "pecan/"), ("webob", "webob/"), ("django", "django/"),
-              ("eventlet", "eventlet/"), ("urllib3", "urllib3/"), ("logging", "logging/"),
+              ("eventlet", "eventlet/"), ("gevent", "gevent/"), ("urllib3", "urllib3/"),
+              ("logging", "logging/"),
               ("inspect", "inspect.py"), ("multicloud_broker", "multicloud_broker/"),
               ("http.client", "http/client.py"), ("socket", "socket.py"),
               ("json", "json/"), ("uuid", "uuid.py"), ("oslo", "oslo_")]

@@ -21,7 +21,8 @@ from oslo_service import service
 from multicloud_broker import metrics
 from multicloud_broker.server.launchers import (EXIT_FAILED, EXIT_TERMINATED, Reloader,
                                                 ReplaceableService, Rolling,
-                                                _exit_at_once, _in_terminal_foreground)
+                                                _exit_at_once, _in_terminal_foreground,
+                                                reload_in_place)
 from multicloud_broker.server.sockets import Listeners
 
 LOG = logging.getLogger(__name__)
@@ -62,13 +63,7 @@ class InProcessLauncher(service.ServiceLauncher):
         self.signal_handler.add_handler("SIGHUP", lambda *a: pending.add("SIGHUP"))
         self.signal_handler.add_handler("SIGTERM", lambda *a: pending.add("SIGTERM"))
         self.signal_handler.add_handler("SIGINT", _exit_at_once)
-        if self.reloader.accept():
-            try:
-                self.replaceable.replace()
-                LOG.info("SIGHUP: server replaced in process %d", os.getpid())
-            except Exception as exc:
-                LOG.error("SIGHUP: the new server could not start, the running one "
-                          "keeps serving: %s: %s", type(exc).__name__, exc)
+        reload_in_place(self.reloader, self.replaceable)
         # A signal that came during the swap is sent again once oslo's
         # handlers are back (wait() re-installs them when this returns);
         # SIGTERM wins: a SIGHUP after it would meet no handler.

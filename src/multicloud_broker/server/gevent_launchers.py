@@ -30,7 +30,8 @@ from oslo_service import systemd
 from multicloud_broker import metrics
 from multicloud_broker.server.launchers import (EXIT_FAILED, EXIT_TERMINATED, Reloader,
                                                 ReplaceableService, Rolling,
-                                                _exit_at_once, _in_terminal_foreground)
+                                                _exit_at_once, _in_terminal_foreground,
+                                                reload_in_place)
 from multicloud_broker.server.sockets import Listeners
 
 LOG = logging.getLogger(__name__)
@@ -209,20 +210,10 @@ class InProcessLauncher:
                 LOG.info("SIGHUP from the terminal: stopping")
                 self.svc.stop()
                 return EXIT_FAILED
-            self._reload()
+            reload_in_place(self.reloader, self.svc)
             # The waiter watched the server before the reload (now stopped).
             serving.kill()
             serving = gevent.spawn(self.svc.wait)
-
-    def _reload(self) -> None:
-        if not self.reloader.accept():
-            return
-        try:
-            self.svc.replace()
-            LOG.info("SIGHUP: server replaced in process %d", os.getpid())
-        except Exception as exc:
-            LOG.error("SIGHUP: the new server could not start, the running one "
-                      "keeps serving: %s: %s", type(exc).__name__, exc)
 
     def exit_status(self, status: int) -> int:
         return status

@@ -48,12 +48,13 @@ from oslo_service.backend.base import ServiceBase
 
 from multicloud_broker import metrics
 from multicloud_broker.core import health
-from multicloud_broker.core.errors import ClientBodyError, ClientGone
+from multicloud_broker.core.errors import ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.access_log import AccessLog, open_access_log
-from multicloud_broker.server.launchers import tune_gc
+from multicloud_broker.server.launchers import stop_being_ready, tune_gc
 from multicloud_broker.server.framing import FramingError, check_body_framing
-from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE, REFUSED, Head,
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE, REFUSED,
+                                                 ConnectionRules, Head,
                                                  HeadError, HeadRules, StrictBody,
                                                  connection_limit, has_pending_bytes,
                                                  json_error, parse_head,
@@ -157,7 +158,7 @@ class RequestBody(StrictBody):
         self._handler = handler
         self.continue_pending = expect_continue
         self._init_body(handler.rfile, handler.socket, content_length, chunked,
-                        limits.body_timeout, limits.socket_timeout, handler.body_failed)
+                        limits.body_timeout, limits.socket_timeout, handler._body_failed)
 
     def _continue_due(self) -> bool:
         return self.continue_pending
@@ -174,7 +175,7 @@ class RequestBody(StrictBody):
         return iter(self.read, b"")
 
 
-class BrokerHandler(WSGIHandler):
+class BrokerHandler(ConnectionRules, WSGIHandler):
     """gevent's WSGI handler with the broker's connection rules: its own
     connection loop, head reading, environ and answer framing; gevent's
     server, sockets and pool underneath."""
@@ -185,7 +186,7 @@ class BrokerHandler(WSGIHandler):
 
     def __init__(self, sock, address, server):
         # No gevent rfile yet: set up in handle(), after the socket's options.
-        self.socket = sock
+        self.socket = self.connection = sock
         self.client_address = address
         self.server = server
 
@@ -238,21 +239,6 @@ class BrokerHandler(WSGIHandler):
         self.request_version, self.requestline = head.request_version, head.requestline
         self.headers, self.close_connection = head.headers, head.close_connection
 
-    def _next_request_arrives(self) -> bool:
-        """Wait (idle) for the first byte of a kept-alive connection's next request."""
-        limits, conn = self.limits, self.socket
-        if limits.stopping:
-            return False
-        limits.idle.add(self)
-        conn.settimeout(limits.keepalive_timeout)
-        try:
-            return bool(self.rfile.peek(1))
-        except (OSError, ValueError):
-            return False  # idle too long, reset, or shut down by a drain: close silently
-        finally:
-            limits.idle.discard(self)
-            conn.settimeout(limits.socket_timeout)
-
     # -- the head ------------------------------------------------------
     def _read_head(self) -> Head | None:
         """Request line and headers, all within client_header_timeout."""
@@ -267,25 +253,6 @@ class BrokerHandler(WSGIHandler):
             self.rfile.read(plain.end())
             return plain_head_fields(plain, self.protocol_version)
         return self._read_head_slowly(self.limits.header_timeout - (time.monotonic() - started))
-
-    def _first_bytes(self) -> bytes:
-        """What the buffer holds of the request (empty: nothing will come).
-        A kept-alive connection has them already (see _next_request_arrives);
-        a new one waits for them within the header deadline."""
-        limits, conn = self.limits, self.socket
-        fresh = not self.served
-        if fresh:
-            conn.settimeout(limits.header_timeout)
-        try:
-            return self.rfile.peek(1)
-        except socket.timeout:
-            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
-        except (OSError, ValueError):
-            pass  # reset or closed by the client (or a failed TLS handshake): nobody to answer
-        finally:
-            if fresh:
-                conn.settimeout(limits.socket_timeout)
-        return b""
 
     def _read_head_slowly(self, time_left: float) -> Head | None:
         """The head line by line, each line checked, under one deadline: a
@@ -389,17 +356,6 @@ class BrokerHandler(WSGIHandler):
             watcher.kill()
         return disarm
 
-    def body_failed(self, error: ClientBodyError | None) -> None:
-        """The body could not be read (or is left too large to drain): close after the answer."""
-        self.close_connection = True
-        if error is None:
-            return
-        kind = ("client disconnected mid-upload" if error.disconnected
-                else "request body too slow" if error.status == 408
-                else "bad request framing")
-        LOG.warning("%s: %s %r from %s: %s", kind, self.command, self.path[:200],
-                    self.client_address[0], error.message)
-
     # -- the answer ----------------------------------------------------
     def _respond(self) -> None:
         try:
@@ -458,7 +414,7 @@ class BrokerHandler(WSGIHandler):
                 self.close_connection = True
             if not self.close_connection and (
                     body.chunked_input or body.position < (body.content_length or 0)):
-                body.discard()  # read what the app left, or close (body_failed)
+                body.discard()  # read what the app left, or close (_body_failed)
 
     @property
     def application(self):
@@ -530,13 +486,6 @@ class BrokerHandler(WSGIHandler):
         pass  # the access log is the app's middleware (AccessLog)
 
     # -- answers of the server's own -------------------------------------
-    def _refuse(self, status: int, message: str) -> None:
-        self.close_connection = True
-        metrics.request_refused(status)
-        self._send(json_error(status, message))
-        if status != 408:
-            LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
-
     def _send(self, data: bytes) -> None:
         self.close_connection = True
         try:
@@ -674,16 +623,7 @@ class GeventWSGIService(ServiceBase):
             return
         server, self._server = self._server, None
         try:
-            health.set_draining(True)  # /readyz answers 503 from now on
-            grace = getattr(self.conf, "graceful_shutdown_timeout", 0) or None
-            delay = min(self.conf.shutdown_delay, grace / 2 if grace else float("inf"))
-            if graceful and delay > 0:
-                # Still accepting and serving, so that a load balancer has time
-                # to see /readyz fail and stop sending here first.
-                LOG.info("worker %d not ready; serving %g s more before draining",
-                         os.getpid(), delay)
-                gevent.sleep(delay)
-                grace = grace and grace - delay
+            grace = stop_being_ready(self.conf, graceful)
             self._limits.stopping = True
             server.close()  # no more accepting; the listening duplicate closed
             pool = self._connections.pool

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import BinaryIO
 
+from multicloud_broker import metrics
 from multicloud_broker.core.errors import ClientBodyError
 from multicloud_broker.core.http import MAX_HEADERS, TOKEN, header_block_items
 from multicloud_broker.server.framing import FramingError, check_header_line, chunk_size
@@ -85,6 +86,68 @@ def has_pending_bytes(raw: socket.socket) -> bool:
         return False
     except (OSError, ValueError, TypeError, AttributeError):
         return False  # closed, or a TLS socket that cannot peek: treat as idle
+
+class ConnectionRules:
+    """What both servers' connection handlers do alike: the idle wait of a
+    kept-alive connection, the head deadline, refusals and body failures.
+
+    The handler provides `limits` (a HeadRules with the deadlines, the idle
+    set and `stopping`), `connection` (the client socket), `rfile`,
+    `served`, `client_address`, `command`, `path`, `close_connection` and
+    `_send(data)`, which writes a whole small answer.
+    """
+
+    def _next_request_arrives(self) -> bool:
+        """Wait (idle) for the first byte of a kept-alive connection's next request."""
+        limits = self.limits
+        if limits.stopping:
+            return False
+        limits.idle.add(self)
+        self.connection.settimeout(limits.keepalive_timeout)
+        try:
+            return bool(self.rfile.peek(1))
+        except (OSError, ValueError):
+            return False  # idle too long, reset, or shut down by a drain: close silently
+        finally:
+            limits.idle.discard(self)
+            self.connection.settimeout(limits.socket_timeout)
+
+    def _first_bytes(self) -> bytes:
+        """What the buffer holds of the request (empty: nothing will come).
+        A kept-alive connection has them already (see _next_request_arrives);
+        a new one waits for them within the header deadline."""
+        limits, conn = self.limits, self.connection
+        fresh = not self.served
+        if fresh:
+            conn.settimeout(limits.header_timeout)
+        try:
+            return self.rfile.peek(1)
+        except socket.timeout:
+            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
+        except (OSError, ValueError):
+            pass  # reset or closed by the client (or a failed TLS handshake): nobody to answer
+        finally:
+            if fresh:
+                conn.settimeout(limits.socket_timeout)
+        return b""
+
+    def _body_failed(self, error: ClientBodyError | None) -> None:
+        """The body could not be read (or is left too large to drain): close after the answer."""
+        self.close_connection = True
+        if error is None:
+            return
+        kind = ("client disconnected mid-upload" if error.disconnected
+                else "request body too slow" if error.status == 408
+                else "bad request framing")
+        LOG.warning("%s: %s %r from %s: %s", kind, self.command, self.path[:200],
+                    self.client_address[0], error.message)
+
+    def _refuse(self, status: int, message: str) -> None:
+        self.close_connection = True
+        metrics.request_refused(status)
+        self._send(json_error(status, message))
+        if status != 408:
+            LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
 
 
 # -- the request head ----------------------------------------------------------

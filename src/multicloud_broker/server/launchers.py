@@ -81,6 +81,22 @@ def tune_gc() -> None:
     gc.set_threshold(young, middle, 100)
 
 
+def stop_being_ready(conf: cfg.ConfigOpts, graceful: bool) -> float | None:
+    """A worker's server begins to stop: /readyz answers 503 from now on,
+    and with shutdown_delay (at most half of graceful_shutdown_timeout) it
+    goes on serving that long, so that a load balancer has time to see
+    /readyz fail and stop sending here first. Returns the time left for the
+    drain (None: unbounded)."""
+    health.set_draining(True)
+    grace = getattr(conf, "graceful_shutdown_timeout", 0) or None
+    delay = min(conf.shutdown_delay, grace / 2 if grace else float("inf"))
+    if graceful and delay > 0:
+        LOG.info("worker %d not ready; serving %g s more before draining", os.getpid(), delay)
+        time.sleep(delay)  # green under either backend
+        grace = grace and grace - delay
+    return grace
+
+
 class Reloader:
     """Checks a new configuration before the live one is reloaded in place."""
 
@@ -163,6 +179,19 @@ class ReplaceableService(ServiceBase):
             # The old server's stop() flagged this process as draining for
             # /readyz; the new one serves on: ready again.
             health.set_draining(False)
+
+
+def reload_in_place(reloader: Reloader, svc: ReplaceableService) -> None:
+    """SIGHUP with one worker: check the new configuration, then swap in a
+    server built from it; a server that cannot start leaves the running one."""
+    if not reloader.accept():
+        return
+    try:
+        svc.replace()
+        LOG.info("SIGHUP: server replaced in process %d", os.getpid())
+    except Exception as exc:
+        LOG.error("SIGHUP: the new server could not start, the running one "
+                  "keeps serving: %s: %s", type(exc).__name__, exc)
 
 
 def _stop_and_close(svc: ServiceBase) -> None:

@@ -28,12 +28,12 @@ import eventlet.semaphore
 from eventlet import greenio, hubs, wsgi
 
 from multicloud_broker import metrics
-from multicloud_broker.core.errors import ClientBodyError, ClientGone
+from multicloud_broker.core.errors import ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import FramingError, check_body_framing
-from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSED, HeadError, HeadLines,
-                                                 HeadRules, connection_limit,  # noqa: F401
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSED, ConnectionRules,
+                                                 HeadError, HeadLines, HeadRules,
                                                  has_pending_bytes, json_error,
                                                  plain_head_fields)
 
@@ -151,7 +151,7 @@ class _Finished:
         callback(self, *args, **kwargs)
 
 
-class BrokerProtocol(wsgi.HttpProtocol):
+class BrokerProtocol(ConnectionRules, wsgi.HttpProtocol):
     """eventlet's HTTP/1.1 protocol with the broker's connection rules."""
 
     limits: Limits  # set by make_protocol()
@@ -222,21 +222,6 @@ class BrokerProtocol(wsgi.HttpProtocol):
         # connection kept its last request alive.
         self.environ = self.headers = None
 
-    def _next_request_arrives(self) -> bool:
-        """Wait (idle) for the first byte of a kept-alive connection's next request."""
-        limits = self.limits
-        if limits.stopping:
-            return False
-        limits.idle.add(self)
-        self.connection.settimeout(limits.keepalive_timeout)
-        try:
-            return bool(self.rfile.peek(1))
-        except (OSError, ValueError):
-            return False  # idle too long, reset, or shut down by a drain: close silently
-        finally:
-            limits.idle.discard(self)
-            self.connection.settimeout(limits.socket_timeout)
-
     def _read_head(self) -> bool:
         """Request line and headers, all within client_header_timeout."""
         started = time.monotonic()
@@ -261,25 +246,6 @@ class BrokerProtocol(wsgi.HttpProtocol):
         if fields.expect_continue:
             return self.handle_expect_100()
         return True
-
-    def _first_bytes(self) -> bytes:
-        """What the buffer holds of the request (empty: nothing will come).
-        A kept-alive connection has them already (see _next_request_arrives);
-        a new one waits for them within the header deadline."""
-        limits, conn = self.limits, self.connection
-        fresh = not self.served
-        if fresh:
-            conn.settimeout(limits.header_timeout)
-        try:
-            return self.rfile.peek(1)
-        except socket.timeout:
-            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
-        except (OSError, ValueError):
-            pass  # reset or closed by the client: nobody to answer
-        finally:
-            if fresh:
-                conn.settimeout(limits.socket_timeout)
-        return b""
 
     def _read_head_slowly(self, time_left: float) -> bool:
         """The head line by line, each line checked, under one deadline: a
@@ -371,27 +337,9 @@ class BrokerProtocol(wsgi.HttpProtocol):
             watcher.kill()
         return disarm
 
-    def _body_failed(self, error: ClientBodyError | None) -> None:
-        """The body could not be read (or is left too large to drain): close after the answer."""
-        self.close_connection = True
-        if error is None:
-            return
-        kind = ("client disconnected mid-upload" if error.disconnected
-                else "request body too slow" if error.status == 408
-                else "bad request framing")
-        LOG.warning("%s: %s %r from %s: %s", kind, self.command, self.path[:200],
-                    self.client_address[0], error.message)
-
     def send_error(self, code: int, message: str | None = None, explain: str | None = None):
         """parse_request's errors (bad request line, too many headers), as JSON."""
         self._refuse(int(code), message or HTTPStatus(code).phrase)
-
-    def _refuse(self, status: int, message: str) -> None:
-        self.close_connection = True
-        metrics.request_refused(status)
-        self._send(json_error(status, message))
-        if status != 408:
-            LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
 
     def _send(self, data: bytes) -> None:
         """A whole small answer; straight to the socket when nothing is

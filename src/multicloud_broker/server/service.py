@@ -19,9 +19,9 @@ from oslo_service import service
 from multicloud_broker import metrics
 from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
-from multicloud_broker.server.launchers import tune_gc
-from multicloud_broker.server.protocol import (ConnectionPool, Limits, Listener,
-                                               connection_limit, make_protocol)
+from multicloud_broker.server.launchers import stop_being_ready, tune_gc
+from multicloud_broker.server.http_rules import connection_limit
+from multicloud_broker.server.protocol import ConnectionPool, Limits, Listener, make_protocol
 
 LOG = logging.getLogger(__name__)
 
@@ -106,16 +106,7 @@ class WSGIService(service.ServiceBase):
         if self._server is None:
             return
         server, self._server = self._server, None
-        health.set_draining(True)  # /readyz answers 503 from now on
-        grace = getattr(self.conf, "graceful_shutdown_timeout", 0) or None
-        delay = min(self.conf.shutdown_delay, grace / 2 if grace else float("inf"))
-        if graceful and delay > 0:
-            # Still accepting and serving, so that a load balancer has time
-            # to see /readyz fail and stop sending here first.
-            LOG.info("worker %d not ready; serving %g s more before draining",
-                     os.getpid(), delay)
-            eventlet.sleep(delay)
-            grace = grace and grace - delay
+        grace = stop_being_ready(self.conf, graceful)
         self._limits.stopping = True
         server.kill()  # the accept loop ends; its `finally` waits for the pool
         idle = self._limits.begin_drain()
