@@ -1,4 +1,6 @@
-"""The bootstrap process: bind once, then run the workers under oslo.service."""
+"""The bootstrap process: bind once, then run the workers with the chosen
+server backend's launcher (oslo.service's for eventlet, gevent_launchers.py's
+for gevent)."""
 
 from __future__ import annotations
 
