@@ -54,10 +54,10 @@ from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.launchers import stop_being_ready, tune_gc
 from multicloud_broker.server.framing import FramingError, check_body_framing
 from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE, REFUSED,
-                                                 ConnectionRules, Head,
-                                                 HeadError, HeadRules, StrictBody,
-                                                 connection_limit, has_pending_bytes,
-                                                 json_error, parse_head,
+                                                 ConnectionRules, Head, HeadError,
+                                                 StrictBody, WorkerLimits,
+                                                 configured_limits, connection_limit,
+                                                 has_pending_bytes, json_error, parse_head,
                                                  plain_head_fields)
 
 LOG = logging.getLogger(__name__)
@@ -65,25 +65,13 @@ LOG = logging.getLogger(__name__)
 _BODYLESS = (204, 304)
 
 
-class Limits(HeadRules):
-    """What every connection of one worker shares: deadlines, request slots,
-    the idle connections, whether the worker is stopping, and the head's
-    bounds (HeadRules)."""
+class Limits(WorkerLimits):
+    """One gevent worker's limits (see WorkerLimits), and whether answers
+    may keep their connection (False: wsgi_keep_alive off)."""
 
-    def __init__(self, *, header_timeout: float, keepalive_timeout: float,
-                 body_timeout: float, socket_timeout: float | None,
-                 request_slots: int, max_header_line: int, url_length_limit: int,
-                 keepalive: float | bool):
-        super().__init__(max_header_line, url_length_limit)
-        self.header_timeout = header_timeout
-        self.keepalive_timeout = keepalive_timeout
-        self.body_timeout = body_timeout
-        self.socket_timeout = socket_timeout
-        self.slots = gevent.lock.Semaphore(request_slots)
-        # False: every answer closes its connection (wsgi_keep_alive off).
+    def __init__(self, *, request_slots: int, keepalive: float | bool, **bounds):
+        super().__init__(gevent.lock.Semaphore(request_slots), **bounds)
         self.keepalive = keepalive
-        self.stopping = False
-        self.idle: set[BrokerHandler] = set()
 
     def begin_drain(self) -> int:
         """From now on answers close their connection; idle kept-alive
@@ -594,12 +582,7 @@ class GeventWSGIService(ServiceBase):
                                           conf.log_format, conf.access_log_buffer)
         tune_gc()
         self._limits = Limits(
-            header_timeout=conf.client_header_timeout,
-            keepalive_timeout=conf.keepalive_timeout,
-            body_timeout=conf.client_body_timeout,
-            socket_timeout=conf.client_socket_timeout or None,
-            request_slots=conf.wsgi_pool_size, max_header_line=conf.max_header_line,
-            url_length_limit=conf.max_url_length,
+            **configured_limits(conf),
             keepalive=(conf.keepalive_timeout or False) if conf.wsgi_keep_alive else False)
         self._connections = Connections(connection_limit(conf.max_connections))
         # The server closes the socket it is given when it stops: hand it a

@@ -185,6 +185,35 @@ class HeadRules:
         return head
 
 
+class WorkerLimits(HeadRules):
+    """What every connection of one worker shares: the head's bounds, the
+    deadlines, the request slots (`slots`, a semaphore of the backend's
+    library), the idle kept-alive connections and whether it is stopping."""
+
+    def __init__(self, slots, *, header_timeout: float, keepalive_timeout: float,
+                 body_timeout: float, socket_timeout: float | None,
+                 max_header_line: int, url_length_limit: int):
+        super().__init__(max_header_line, url_length_limit)
+        self.header_timeout = header_timeout
+        self.keepalive_timeout = keepalive_timeout
+        self.body_timeout = body_timeout
+        self.socket_timeout = socket_timeout
+        self.slots = slots
+        self.stopping = False
+        self.idle: set = set()
+
+
+def configured_limits(conf) -> dict:
+    """A worker's limits from the configuration, as keyword arguments of
+    a backend's Limits (WorkerLimits' and `request_slots`)."""
+    return dict(header_timeout=conf.client_header_timeout,
+                keepalive_timeout=conf.keepalive_timeout,
+                body_timeout=conf.client_body_timeout,
+                socket_timeout=conf.client_socket_timeout or None,
+                request_slots=conf.wsgi_pool_size, max_header_line=conf.max_header_line,
+                url_length_limit=conf.max_url_length)
+
+
 @dataclass
 class Head:
     """A parsed request head, as http.server's parse_request leaves it."""

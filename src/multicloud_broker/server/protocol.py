@@ -33,7 +33,7 @@ from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import FramingError, check_body_framing
 from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSED, ConnectionRules,
-                                                 HeadError, HeadLines, HeadRules,
+                                                 HeadError, HeadLines, WorkerLimits,
                                                  has_pending_bytes, json_error,
                                                  plain_head_fields)
 
@@ -44,22 +44,11 @@ LOG = logging.getLogger(__name__)
 STATE_SERVED = "served-by-broker"
 
 
-class Limits(HeadRules):
-    """What every connection of one worker shares: deadlines, request slots,
-    the idle connections, whether the worker is stopping, and the head's
-    bounds (HeadRules)."""
+class Limits(WorkerLimits):
+    """One eventlet worker's limits (see WorkerLimits)."""
 
-    def __init__(self, *, header_timeout: float, keepalive_timeout: float,
-                 body_timeout: float, socket_timeout: float | None,
-                 request_slots: int, max_header_line: int, url_length_limit: int):
-        super().__init__(max_header_line, url_length_limit)
-        self.header_timeout = header_timeout
-        self.keepalive_timeout = keepalive_timeout
-        self.body_timeout = body_timeout
-        self.socket_timeout = socket_timeout
-        self.slots = eventlet.semaphore.Semaphore(request_slots)
-        self.stopping = False
-        self.idle: set[BrokerProtocol] = set()
+    def __init__(self, *, request_slots: int, **bounds):
+        super().__init__(eventlet.semaphore.Semaphore(request_slots), **bounds)
 
     def begin_drain(self) -> int:
         """From now on answers close their connection; idle kept-alive

@@ -20,7 +20,7 @@ from multicloud_broker import metrics
 from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.launchers import stop_being_ready, tune_gc
-from multicloud_broker.server.http_rules import connection_limit
+from multicloud_broker.server.http_rules import configured_limits, connection_limit
 from multicloud_broker.server.protocol import ConnectionPool, Limits, Listener, make_protocol
 
 LOG = logging.getLogger(__name__)
@@ -75,12 +75,7 @@ class WSGIService(service.ServiceBase):
                                           conf.log_format, conf.access_log_buffer)
         tune_gc()
         socket_timeout = conf.client_socket_timeout or None
-        self._limits = Limits(
-            header_timeout=conf.client_header_timeout,
-            keepalive_timeout=conf.keepalive_timeout,
-            body_timeout=conf.client_body_timeout, socket_timeout=socket_timeout,
-            request_slots=conf.wsgi_pool_size, max_header_line=conf.max_header_line,
-            url_length_limit=conf.max_url_length)
+        self._limits = Limits(**configured_limits(conf))
         self._pool = ConnectionPool(connection_limit(conf.max_connections))
         keepalive = (conf.keepalive_timeout or False) if conf.wsgi_keep_alive else False
         # The server closes the socket it is given when it stops: hand it a
