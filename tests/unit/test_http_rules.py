@@ -1,14 +1,12 @@
 """The connection rules both serving backends share (server/http_rules.py),
-checked without a server: head parsing, the strict body over a socket pair,
-and which concurrency library each backend's modules bring in."""
+checked without a server: head parsing and the strict body over a socket
+pair (which library each module brings in: test_backend_imports.py)."""
 
 from __future__ import annotations
 
 import io
 import json
 import socket
-import subprocess
-import sys
 import threading
 
 import pytest
@@ -147,18 +145,3 @@ def test_a_large_unread_body_is_not_drained_but_closes(pair):
     sender.join(5)
     assert body.errors == [None]  # on_error(None): close after the answer
     assert body.position == DISCARD_LIMIT
-
-
-@pytest.mark.parametrize("module, foreign", [
-    ("multicloud_broker.server.gevent_server", "eventlet"),
-    ("multicloud_broker.server.http_rules", "eventlet"),
-    ("multicloud_broker.server.http_rules", "gevent"),
-    ("multicloud_broker.server.protocol", "gevent"),
-    ("multicloud_broker.server.service", "gevent"),
-])
-def test_each_backend_brings_in_only_its_own_library(module, foreign):
-    code = (f"import sys, warnings; warnings.simplefilter('ignore'); import {module}; "
-            f"print(sorted({{m.split('.')[0] for m in sys.modules}} & {{{foreign!r}}}))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=60, check=True).stdout
-    assert out.strip() == "[]"
