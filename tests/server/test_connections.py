@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.server.helpers import FRAMEWORKS, base_config
+from tests.server.helpers import FRAMEWORKS, base_config, wait_until
 from tests.server.rawhttp import (connect, exchange, parse, read_answer, read_until_close,
                                   request_bytes)
 from tests.support.broker import BrokerProcess, region_add, write_config
@@ -186,3 +186,27 @@ def test_connections_beyond_the_limit_are_refused_at_once(small_broker):
     # Once they are gone, new connections are served again.
     time.sleep(0.2)
     assert request(small_broker.url, "GET", VIM_TYPES).status == 200
+
+
+def test_a_client_pipelining_many_requests_does_not_hold_the_worker(broker):
+    """A kept-alive connection's next request waits its turn: another client
+    is served while a pipeline of 200 requests is, not after all of them
+    (the access log, written as each request ends, gives the order)."""
+    swagger = "/api/multicloud/v0/swagger.json"
+    logged_before = broker.stdout_path.stat().st_size
+    greedy = connect(broker.port)
+    try:
+        greedy.sendall(request_bytes("GET", VIM_TYPES) * 200)
+        assert greedy.recv(1)  # the worker is serving the pipeline
+        other = exchange(broker.port, request_bytes("GET", swagger, [("Connection", "close")]))
+        assert other.status == 200
+    finally:
+        greedy.close()
+
+    def served() -> list[str]:
+        with broker.stdout_path.open() as log:
+            log.seek(logged_before)
+            return [line for line in log if VIM_TYPES in line or swagger in line]
+    wait_until(lambda: any(swagger in line for line in served()))
+    ahead = next(i for i, line in enumerate(served()) if swagger in line)
+    assert ahead < 100, f"{ahead} pipelined requests were served before the other client's"

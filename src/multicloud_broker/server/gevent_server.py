@@ -194,6 +194,7 @@ class BrokerHandler(ConnectionRules, WSGIHandler):
                 self.served += 1
                 if self.close_connection or limits.stopping:
                     break
+                gevent.sleep(0)  # the others' turn before this client's next request
         finally:
             self.rfile.close()
             _shutdown(conn)

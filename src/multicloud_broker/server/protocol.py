@@ -185,6 +185,7 @@ class BrokerProtocol(ConnectionRules, wsgi.HttpProtocol):
             self.served += 1
             if self.close_connection or self.limits.stopping:
                 break
+            eventlet.sleep(0)  # the others' turn before this client's next request
 
     def handle_one_request(self) -> None:
         self.close_connection = True  # until a whole request head is in
