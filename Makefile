@@ -20,9 +20,12 @@ test: $(STAMP)
 run: $(STAMP)
 	./scripts/run-demo.sh
 
+# The spec's comparison, then again with kept-alive client connections
+# (ab -k), as orchestrators keep them.
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run --keepalive --levels 100,1000 --sections vim_types,forward --tag keepalive
 
 clean:
 	rm -rf $(VENV) var build src/*.egg-info
