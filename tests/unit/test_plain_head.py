@@ -47,7 +47,7 @@ def _both_ways(data: bytes, protocol_version: str = "HTTP/1.1") -> tuple[tuple, 
     head = LIMITS.plain_head(data)
     assert head is not None, "a plain head must take the fast path"
     fast.rfile.read(head.end())
-    assert fast._take_plain_head(head)
+    assert fast._take_plain(head)
     return _parsed(slow), _parsed(fast)
 
 

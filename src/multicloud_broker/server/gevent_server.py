@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import socket
 import sys
 import time
@@ -51,14 +52,13 @@ from multicloud_broker.core import health
 from multicloud_broker.core.errors import ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.access_log import AccessLog, open_access_log
-from multicloud_broker.server.launchers import stop_being_ready, tune_gc
 from multicloud_broker.server.framing import FramingError, check_body_framing
 from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE, REFUSED,
-                                                 ConnectionRules, Head, HeadError,
-                                                 StrictBody, WorkerLimits,
-                                                 configured_limits, connection_limit,
-                                                 has_pending_bytes, json_error, parse_head,
-                                                 plain_head_fields)
+                                                 ConnectionRules, Head, StrictBody,
+                                                 WorkerLimits, configured_limits,
+                                                 connection_limit, has_pending_bytes,
+                                                 parse_head, plain_head_fields)
+from multicloud_broker.server.launchers import report_serving, stop_being_ready, tune_gc
 
 LOG = logging.getLogger(__name__)
 
@@ -229,47 +229,14 @@ class BrokerHandler(ConnectionRules, WSGIHandler):
         self.headers, self.close_connection = head.headers, head.close_connection
 
     # -- the head ------------------------------------------------------
-    def _read_head(self) -> Head | None:
-        """Request line and headers, all within client_header_timeout."""
-        started = time.monotonic()
-        buffered = self._first_bytes()
-        if not buffered:
-            return None
-        plain = self.limits.plain_head(buffered)
-        if plain is not None:
-            # The usual case: all of it is here and plain, so reading it
-            # cannot wait and needs neither a timer nor line-by-line checks.
-            self.rfile.read(plain.end())
-            return plain_head_fields(plain, self.protocol_version)
-        return self._read_head_slowly(self.limits.header_timeout - (time.monotonic() - started))
+    def _take_plain(self, plain: re.Match) -> Head:
+        return plain_head_fields(plain, self.protocol_version)
 
-    def _read_head_slowly(self, time_left: float) -> Head | None:
-        """The head line by line, each line checked, under one deadline: a
-        head in pieces (or an odd one, whose error needs naming)."""
-        limits = self.limits
-        deadline = gevent.Timeout(max(time_left, 0.001))
-        deadline.start()
-        try:
-            line = self.rfile.readline(limits.url_length_limit)
-            if not line:
-                return None  # the client closed without a request
-            if len(line) >= limits.url_length_limit:
-                metrics.request_refused(414)
-                self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
-                return None
-            return parse_head(line, self.rfile, limits, self.protocol_version)
-        except gevent.Timeout as exc:
-            if exc is not deadline:
-                raise
-            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
-        except HeadError as exc:
-            self._refuse(exc.status, exc.message)
-        except (OSError, ValueError):
-            pass  # reset or closed by the client: nobody to answer
-        finally:
-            deadline.close()
-            del deadline  # once raised, it and this frame refer to each other
-        return None
+    def _parse_head(self, request_line: bytes) -> Head | None:
+        return parse_head(request_line, self.rfile, self.limits, self.protocol_version)
+
+    def _deadline(self, seconds: float) -> gevent.Timeout:
+        return gevent.Timeout.start_new(seconds)
 
     # -- the environ ---------------------------------------------------
     def get_environ(self, expect_continue: bool = False) -> dict:
@@ -593,11 +560,7 @@ class GeventWSGIService(ServiceBase):
         self._server = BrokerServer(listener, app, self._limits, self._connections,
                                     _tls_context(conf))
         self._server.start()
-        metrics.watch_worker(conf.wsgi_pool_size, lambda: self._limits.slots.counter,
-                             self._connections.running)
-        LOG.info("worker %d serving %s on %s:%d with gevent (%d connections, "
-                 "%d requests at once)", os.getpid(), conf.web_framework, conf.bind_host,
-                 conf.bind_port, self._connections.size, conf.wsgi_pool_size)
+        report_serving(conf, self._limits, self._connections.running, self._connections.size)
 
     def stop(self, graceful: bool = True) -> None:
         """Stop accepting and drain, within graceful_shutdown_timeout: every

@@ -22,6 +22,7 @@ import logging
 import re
 import resource
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -89,13 +90,59 @@ def has_pending_bytes(raw: socket.socket) -> bool:
 
 class ConnectionRules:
     """What both servers' connection handlers do alike: the idle wait of a
-    kept-alive connection, the head deadline, refusals and body failures.
+    kept-alive connection, reading the head within its deadline, refusals
+    and body failures.
 
-    The handler provides `limits` (a HeadRules with the deadlines, the idle
-    set and `stopping`), `connection` (the client socket), `rfile`,
-    `served`, `client_address`, `command`, `path`, `close_connection` and
-    `_send(data)`, which writes a whole small answer.
+    The handler provides `limits` (a WorkerLimits), `connection` (the
+    client socket), `rfile`, `served`, `client_address`, `command`, `path`,
+    `close_connection`, `_send(data)` (a whole small answer), and what its
+    server makes of a head: `_take_plain(match)` for a plain one,
+    `_parse_head(request_line)` for one read line by line (each raising
+    HeadError or answering itself), and `_deadline(seconds)`, a started
+    timeout of its library (raised in the reader; `cancel()`ed after).
+    Each returns something false when the request is not to be served.
     """
+
+    def _read_head(self):
+        """Request line and headers, all within client_header_timeout."""
+        started = time.monotonic()
+        buffered = self._first_bytes()
+        if not buffered:
+            return None
+        plain = self.limits.plain_head(buffered)
+        if plain is not None:
+            # The usual case: all of it is here and plain, so reading it
+            # cannot wait and needs neither a timer nor line-by-line checks.
+            self.rfile.read(plain.end())
+            return self._take_plain(plain)
+        return self._read_head_slowly(self.limits.header_timeout - (time.monotonic() - started))
+
+    def _read_head_slowly(self, time_left: float):
+        """The head line by line, each line checked, under one deadline: a
+        head in pieces (or an odd one, whose error needs naming)."""
+        limits = self.limits
+        deadline = self._deadline(max(time_left, 0.001))
+        try:
+            line = self.rfile.readline(limits.url_length_limit)
+            if not line:
+                return None  # the client closed without a request
+            if len(line) >= limits.url_length_limit:
+                metrics.request_refused(414)
+                self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
+                return None
+            return self._parse_head(line)
+        except HeadError as exc:
+            self._refuse(exc.status, exc.message)
+        except (OSError, ValueError):
+            pass  # reset or closed by the client: nobody to answer
+        except BaseException as exc:  # the libraries' timeouts are BaseExceptions
+            if exc is not deadline:
+                raise
+            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
+        finally:
+            deadline.cancel()
+            del deadline  # once raised, it and this frame refer to each other
+        return None
 
     def _next_request_arrives(self) -> bool:
         """Wait (idle) for the first byte of a kept-alive connection's next request."""

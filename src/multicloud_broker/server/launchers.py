@@ -81,6 +81,16 @@ def tune_gc() -> None:
     gc.set_threshold(young, middle, 100)
 
 
+def report_serving(conf: cfg.ConfigOpts, limits, running: Callable[[], int],
+                   connections: int) -> None:
+    """A worker's server has started: its gauges on /metrics (request slots
+    from `limits`, connections held from `running()`) and one log line."""
+    metrics.watch_worker(conf.wsgi_pool_size, lambda: limits.slots.counter, running)
+    LOG.info("worker %d serving %s on %s:%d with %s (%d connections, %d requests at once)",
+             os.getpid(), conf.web_framework, conf.bind_host, conf.bind_port,
+             conf.server_backend, connections, conf.wsgi_pool_size)
+
+
 def stop_being_ready(conf: cfg.ConfigOpts, graceful: bool) -> float | None:
     """A worker's server begins to stop: /readyz answers 503 from now on,
     and with shutdown_delay (at most half of graceful_shutdown_timeout) it

@@ -33,8 +33,7 @@ from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import FramingError, check_body_framing
 from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSED, ConnectionRules,
-                                                 HeadError, HeadLines, WorkerLimits,
-                                                 has_pending_bytes, json_error,
+                                                 HeadLines, WorkerLimits, has_pending_bytes,
                                                  plain_head_fields)
 
 LOG = logging.getLogger(__name__)
@@ -212,21 +211,7 @@ class BrokerProtocol(ConnectionRules, wsgi.HttpProtocol):
         # connection kept its last request alive.
         self.environ = self.headers = None
 
-    def _read_head(self) -> bool:
-        """Request line and headers, all within client_header_timeout."""
-        started = time.monotonic()
-        buffered = self._first_bytes()
-        if not buffered:
-            return False
-        head = self.limits.plain_head(buffered)
-        if head is not None:
-            # The usual case: all of it is here and plain, so reading it
-            # cannot wait and needs neither a timer nor line-by-line checks.
-            self.rfile.read(head.end())
-            return self._take_plain_head(head)
-        return self._read_head_slowly(self.limits.header_timeout - (time.monotonic() - started))
-
-    def _take_plain_head(self, head: re.Match) -> bool:
+    def _take_plain(self, head: re.Match) -> bool:
         """What parse_request makes of a plain head (see http_rules)."""
         fields = plain_head_fields(head, self.protocol_version)
         self.raw_requestline = fields.raw_requestline
@@ -237,35 +222,18 @@ class BrokerProtocol(ConnectionRules, wsgi.HttpProtocol):
             return self.handle_expect_100()
         return True
 
-    def _read_head_slowly(self, time_left: float) -> bool:
-        """The head line by line, each line checked, under one deadline: a
-        head in pieces (or an odd one, whose error needs naming)."""
-        limits = self.limits
-        deadline = eventlet.Timeout(max(time_left, 0.001))
+    def _parse_head(self, request_line: bytes) -> bool:
+        """parse_request on the head's lines, each checked (HeadLines)."""
         rfile = self.rfile
+        self.raw_requestline = request_line
+        self.rfile = HeadLines(rfile, self.limits.max_header_line)
         try:
-            self.raw_requestline = rfile.readline(limits.url_length_limit)
-            if not self.raw_requestline:
-                return False  # the client closed without a request
-            if len(self.raw_requestline) >= limits.url_length_limit:
-                metrics.request_refused(414)
-                self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
-                return False
-            self.rfile = HeadLines(rfile, limits.max_header_line)
             return self.parse_request()
-        except eventlet.Timeout as exc:
-            if exc is not deadline:
-                raise
-            self._refuse(408, f"request head not received within {limits.header_timeout:g} s")
-        except HeadError as exc:
-            self._refuse(exc.status, exc.message)
-        except (OSError, ValueError):
-            pass  # reset or closed by the client: nobody to answer
         finally:
-            deadline.cancel()
-            del deadline  # once raised, it and this frame refer to each other
             self.rfile = rfile
-        return False
+
+    def _deadline(self, seconds: float) -> eventlet.Timeout:
+        return eventlet.Timeout(seconds)  # started as it is made
 
     def _respond(self) -> None:
         server = self.server

@@ -16,11 +16,10 @@ import eventlet.wsgi
 from oslo_config import cfg
 from oslo_service import service
 
-from multicloud_broker import metrics
 from multicloud_broker.core import health
 from multicloud_broker.server.access_log import AccessLog, open_access_log
-from multicloud_broker.server.launchers import stop_being_ready, tune_gc
 from multicloud_broker.server.http_rules import configured_limits, connection_limit
+from multicloud_broker.server.launchers import report_serving, stop_being_ready, tune_gc
 from multicloud_broker.server.protocol import ConnectionPool, Limits, Listener, make_protocol
 
 LOG = logging.getLogger(__name__)
@@ -88,11 +87,7 @@ class WSGIService(service.ServiceBase):
             url_length_limit=conf.max_url_length,
             log=_QuietLog(), log_output=False, debug=False,
             capitalize_response_headers=False)
-        metrics.watch_worker(conf.wsgi_pool_size, lambda: self._limits.slots.counter,
-                             self._pool.running)
-        LOG.info("worker %d serving %s on %s:%d (%d connections, %d requests at once)",
-                 os.getpid(), conf.web_framework, conf.bind_host, conf.bind_port,
-                 self._pool.size, conf.wsgi_pool_size)
+        report_serving(conf, self._limits, self._pool.running, self._pool.size)
 
     def stop(self, graceful: bool = True) -> None:
         """Stop accepting and drain, within graceful_shutdown_timeout: every
