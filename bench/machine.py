@@ -17,8 +17,9 @@ APT_PACKAGES = {"ab": "apache2-utils", "nginx": "nginx-light"}
 HOW_TO_GET = {
     "ab": "apt-get install -y apache2-utils (Debian/Ubuntu), or httpd-tools (RHEL)",
     "nginx": "apt-get install -y nginx-light (or nginx)",
-    "uwsgi": ".venv/bin/pip install -e '.[bench]' (builds uWSGI; needs gcc and python3-dev)",
-    "py-spy": ".venv/bin/pip install -e '.[bench]'",
+    "uwsgi": ".venv/bin/pip install --require-hashes --no-deps -r requirements/bench.txt "
+             "(builds uWSGI; needs gcc and python3-dev)",
+    "py-spy": ".venv/bin/pip install --require-hashes --no-deps -r requirements/bench.txt",
 }
 
 

@@ -17,15 +17,15 @@ import socket
 import sys
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 from bench import machine, modes, report
 from bench.ab import run_ab
 from bench.procs import StartError, descendants, wait_http
+from multicloud_broker import warnings_log
 
 # Importing the broker's config (for the vim_types bytes) imports eventlet.
-warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
+warnings_log.install()
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results"

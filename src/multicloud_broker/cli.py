@@ -6,20 +6,31 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from multicloud_broker import warnings_log
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings_log.install()  # before anything that may warn is imported
     if argv[:1] == ["serve"]:
         from multicloud_broker.green import prepare_server, wanted_backend
-        # Before anything imports socket, threading or ssl.
+        # Before anything imports socket, threading or ssl; logging is set up
+        # once the configuration is loaded.
         prepare_server(wanted_backend(argv[1:]))
-    elif argv[:1] == ["fakecloud"]:
+        return _run(argv)
+    if argv[:1] == ["fakecloud"]:  # monkey-patches, then sets up its logging
         from multicloud_broker.fakecloud.cli import main as fakecloud_main
         return fakecloud_main(argv[1:])
-    elif argv[:2] == ["demo", "volte"]:
+    from multicloud_broker.logs import setup_plain_logging
+    setup_plain_logging()
+    if argv[:2] == ["demo", "volte"]:
         from multicloud_broker.demo.volte import main as volte_main
         return volte_main(argv[2:])
+    return _run(argv)
+
+
+def _run(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     return args.run(args)
 
@@ -76,6 +87,9 @@ def _serve(args: argparse.Namespace) -> int:
         setup_logging(conf)
         check(conf)  # everything a worker or a request would find wrong later
         build_broker(conf)
+        # Held warnings are logged once the configuration passed: a bad one is
+        # exactly its one line, whatever the dependencies said meanwhile.
+        warnings_log.to_logging()
         # SIGHUP: a fresh configuration from the same files, environment and
         # flags is checked before the running one is reloaded.
         return serve(conf, lambda: build_app(conf), lambda: conf_from_args(args))

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import configparser
 import os
-import warnings
 from collections.abc import Mapping, Sequence
 
 DEFAULT_BACKEND = "eventlet"
@@ -63,13 +62,12 @@ def _flag(argv: Sequence[str], name: str) -> str | None:
 
 def monkey_patch(backend: str = DEFAULT_BACKEND) -> None:
     """Patch the standard library for `backend`'s green threads; call before other imports."""
+    from multicloud_broker import warnings_log
+    warnings_log.install()  # eventlet and its green DNS warn on import
     if backend == "gevent":
         from gevent import monkey
         monkey.patch_all()
         return
-    # eventlet 0.41 announces its own deprecation on import; operators can do
-    # nothing about it, so only that warning is silenced.
-    warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")
     import eventlet
     eventlet.monkey_patch()
 

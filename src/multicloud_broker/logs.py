@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 from oslo_config import cfg
 
+from multicloud_broker import warnings_log
 from multicloud_broker.core.correlation import TRANSACTION_ID
 
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s [%(txid)s]: %(message)s"
@@ -53,6 +54,18 @@ def setup_logging(conf: cfg.ConfigOpts) -> None:
         handler.addFilter(_add_transaction_id)
     root.handlers[:] = [handler]
     root.setLevel(conf.log_level)
+
+
+def setup_plain_logging(level: int = logging.WARNING) -> None:
+    """Text records on stderr for the commands that have no configuration of
+    their own (region, demo, the simulated cloud), warnings among them."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    warnings_log.to_logging()
 
 
 def _stderr_handler() -> logging.Handler:

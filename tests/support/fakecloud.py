@@ -15,7 +15,8 @@ from tests.support.upstreams import LOCALHOST, free_port
 
 
 @contextmanager
-def fakecloud_process(workdir: Path, build_seconds: float | None = None) -> Iterator[str]:
+def fakecloud_process(workdir: Path, build_seconds: float | None = None,
+                      env: dict[str, str] | None = None) -> Iterator[str]:
     """Run a fakecloud on 127.0.0.1 with its state in `workdir`; yields its base URL.
 
     Its output goes to workdir/fakecloud.log; it is stopped by PID on exit.
@@ -27,7 +28,7 @@ def fakecloud_process(workdir: Path, build_seconds: float | None = None) -> Iter
         argv += ["--build-seconds", str(build_seconds)]
     with open(workdir / "fakecloud.log", "wb") as log:
         proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, env=broker_env())
+                                stdin=subprocess.DEVNULL, env=broker_env(env))
     url = f"http://{LOCALHOST}:{port}"
     try:
         _wait_answering(proc, url, workdir / "fakecloud.log")

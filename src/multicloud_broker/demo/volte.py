@@ -491,4 +491,6 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
 
 
 if __name__ == "__main__":
+    from multicloud_broker.logs import setup_plain_logging
+    setup_plain_logging()
     sys.exit(main())

@@ -49,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from multicloud_broker.green import monkey_patch
     monkey_patch()
+    from multicloud_broker.logs import setup_plain_logging
+    setup_plain_logging()
     return serve(args)
 
 

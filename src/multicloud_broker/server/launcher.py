@@ -55,14 +55,17 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
     # Made in the worker: each accepts on its own slot's socket.
     replaceable = ReplaceableService(lambda: WSGIService(conf, listeners.mine(), app_factory))
     reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)))
-    # One worker is served in this process; more are forked, one per slot.
-    if workers == 1:
-        launcher = InProcessLauncher(conf, reloader)
-        launcher.launch_service(replaceable)
-        return launcher.exit_status(launcher.wait())
-    launcher = RollingProcessLauncher(conf, reloader, listeners)
-    launcher.launch_service(replaceable, workers=workers)
-    return launcher.wait()
+    try:
+        # One worker is served in this process; more are forked, one per slot.
+        if workers == 1:
+            launcher = InProcessLauncher(conf, reloader)
+            launcher.launch_service(replaceable)
+            return launcher.exit_status(launcher.wait())
+        launcher = RollingProcessLauncher(conf, reloader, listeners)
+        launcher.launch_service(replaceable, workers=workers)
+        return launcher.wait()
+    finally:
+        listeners.close()
 
 
 def _reread(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:

@@ -37,6 +37,11 @@ class Listeners:
         """The socket of this worker's slot."""
         return self.socks[self.slot]
 
+    def close(self) -> None:
+        """Close every socket (the bootstrap, once its workers are gone)."""
+        for sock in self.socks:
+            sock.close()
+
 
 def listen(conf: cfg.ConfigOpts, slots: int = 1) -> Listeners:
     """`slots` listening sockets on bind_host:bind_port with the configured backlog."""
