@@ -77,3 +77,19 @@ def test_capacity_check_with_aai_inventory(aai_broker: BrokerProcess, aai: AAISe
                             "VIMs": [PIKE.vim_id, MISSING.vim_id, OCATA.vim_id]})
     assert reply.json() == {"VIMs": [OCATA.vim_id]}, reply
     assert aai.requests_to(_aai_path(OCATA)) and aai.requests_to(_aai_path(MISSING))
+
+
+def test_aai_esr_system_info_list_is_asked_with_the_same_identity(
+        aai_broker: BrokerProcess, aai: AAIServer) -> None:
+    """The cloud's access (esr-system-info-list) is a second GET of the found
+    region, with the same credentials and transaction id; a region unknown to
+    A&AI costs no second GET."""
+    reply = call(aai_broker.url, "GET", OCATA.v1 + "/tenants", headers={"X-TransactionID":
+                                                                        "txn-esr"})
+    assert reply.status == 200, reply
+    lookups = [r for r in aai.requests if r.headers.get("X-TransactionId") == "txn-esr"]
+    assert [r.path for r in lookups] == [_aai_path(OCATA),
+                                         _aai_path(OCATA) + "/esr-system-info-list"]
+    assert all(aai.basic_auth(r) == (AAI_USER, AAI_PASSWORD) for r in lookups)
+    call(aai_broker.url, "GET", MISSING.v1 + "/tenants")
+    assert not aai.requests_to(_aai_path(MISSING) + "/esr-system-info-list")

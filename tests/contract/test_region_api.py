@@ -2,10 +2,11 @@
 
 Real brokers under both frameworks, on the sqlite and PostgreSQL backends
 (a real PostgreSQL server, tests/support/postgres.py), with the regions API
-on; the contract suite's main broker (API off) and an A&AI broker with
-credentials. The django and pecan brokers of one backend share its inventory
-(one sqlite file; one database), so each is the other's replica: a change
-made through one is served by the other.
+on (logging at DEBUG, so that no log line may hold a cloud's password); the
+contract suite's main broker (API off) and an A&AI broker with credentials.
+The django and pecan brokers of one backend share its inventory (one sqlite
+file; one database), so each is the other's replica: a change made through
+one is served by the other.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ from tests.server.helpers import wait_until
 from tests.support.broker import REPO_ROOT, BrokerProcess
 from tests.support.client import Reply
 from tests.support.contract import assert_json_error, call
+from multicloud_broker.inventory import CloudRegion
+from multicloud_broker.inventory.postgresql import PostgresInventory
+from multicloud_broker.inventory.sqlite import SqliteInventory
 from tests.support.postgres import (BROKER_PASSWORD, PostgresServer,  # noqa: F401
                                     postgres_server)
 from tests.support.upstreams import LOCALHOST, PluginServer
@@ -54,6 +58,21 @@ def ocata(**extra: object) -> dict:
     return {"cloud-type": "openstack", "cloud-region-version": "ocata", **extra}
 
 
+# A cloud's password with everything that breaks quoting, parameters or
+# encodings; its distinctive middle part is what must never show anywhere.
+MARK = "n3ver-Sh0wn"
+CLOUD_PASSWORD = f"%s%%(x)s:o ?'\"\\\n{MARK}\r\t wörd 中文 \U0001f511"
+KEYSTONE = "https://keystone.example:5000/v3"
+
+
+def esr_list(**fields: object) -> dict:
+    entry = {"esr-system-info-id": "esr-1", "system-type": "VIM", "service-url": KEYSTONE,
+             "user-name": "admin", "password": CLOUD_PASSWORD, "cloud-domain": "Default",
+             "default-tenant": "proj", "ssl-insecure": False, **fields}
+    return {"esr-system-info-list": {"esr-system-info": [
+        {k: v for k, v in entry.items() if v is not None}]}}
+
+
 # -- brokers -------------------------------------------------------------------
 
 class ApiBrokers:
@@ -72,7 +91,7 @@ class ApiBrokers:
             inventory = ({"backend": "sqlite", "sqlite_path": str(self.workdir / "inv.sqlite")}
                          if backend == "sqlite" else self._postgresql())
             config = {
-                "DEFAULT": {"graceful_shutdown_timeout": 5},
+                "DEFAULT": {"graceful_shutdown_timeout": 5, "log_level": "DEBUG"},
                 "inventory": {**inventory, "cache_ttl": 1, "negative_ttl": 0},
                 "aai": {"schema_version": SCHEMA},
                 "msb": {"protocol": "http", "host": "127.0.0.1", "port": 9},
@@ -97,6 +116,20 @@ class ApiBrokers:
         path = self.workdir / "region-api-password"
         path.write_text(PASSWORD + "\n", encoding="utf-8")
         return str(path)
+
+    def stored(self, backend: str, owner: str, region: str) -> CloudRegion:
+        """The region as the inventory itself holds it (password included)."""
+        if backend == "sqlite":
+            return SqliteInventory(str(self.workdir / "inv.sqlite")).get(owner, region)
+        assert self.pg is not None
+        password_file = self.workdir / "pg-password"
+        password_file.write_text(BROKER_PASSWORD + "\n")
+        inventory = PostgresInventory(self.pg.url(self._database), str(password_file),
+                                      pool_size=1)
+        try:
+            return inventory.get(owner, region)
+        finally:
+            inventory.close()
 
     def stop_all(self) -> None:
         for broker in self._brokers.values():
@@ -191,8 +224,10 @@ def test_an_a_and_ai_inventory_is_not_ours_to_manage_405(
 def test_create_show_list_replace_delete(api: BrokerProcess, owner: str,
                                          plugin: PluginServer) -> None:
     path = one(owner, "RegionOne")
+    # The esr-system-info as the broker shows it: its defaults given, no password.
     extra = {"owner-defined-type": "t1", "complex-name": "paris", "esr-system-info-list": {
-        "esr-system-info": [{"esr-system-info-id": "x", "user-name": "admin",
+        "esr-system-info": [{"esr-system-info-id": "x", "service-url": KEYSTONE,
+                             "user-name": "admin", "cloud-domain": "Default",
                              "ports": [5000, 35357], "ssl-insecure": True, "none": None}]}}
     created = _record(call(api.url, "PUT", path, headers=auth(), json_body=ocata(**extra)))
     assert call(api.url, "PUT", path, headers=auth(),
@@ -319,6 +354,94 @@ def test_swagger_describes_the_api_at_the_configured_schema(api: BrokerProcess) 
     put = doc["paths"][one("{cloud_owner}", "{cloud_region_id}")]["put"]
     assert {"200", "201", "400", "401", "405", "412", "413"} <= set(put["responses"])
     assert put["security"] == [{"regionApi": []}]
+    password = doc["definitions"]["EsrSystemInfo"]["properties"]["password"]
+    assert "Write-only: never in an answer" in password["description"]
+
+
+# -- the cloud's access (esr-system-info) --------------------------------------------------
+
+def _no_password_in(reply: Reply, key_too: bool = True) -> None:
+    """Not the password's value; in a record, not even its key."""
+    text = reply.body.decode()
+    assert MARK not in text and not (key_too and "password" in text), text[:500]
+
+
+def test_the_access_is_stored_and_never_answered_nor_logged(
+        api: BrokerProcess, api_brokers: ApiBrokers, backend: str, owner: str) -> None:
+    path = one(owner, "RegionOne")
+    body = ocata(**esr_list(), **{"cloud-extra-info": json.dumps(
+        {"openstack-region-id": "RegionKs", "other": [1]})})
+    created = call(api.url, "PUT", path, headers=auth(), json_body=body)
+    assert created.status == 201, created
+    shown = call(api.url, "GET", path, headers=auth())
+    listed = call(api.url, "GET", LIST, headers=auth())
+    for reply in (created, shown, listed):
+        _no_password_in(reply)
+    entry = _record(shown)["esr-system-info-list"]["esr-system-info"][0]
+    given = {k: v for k, v in body["esr-system-info-list"]["esr-system-info"][0].items()
+             if k != "password"}
+    assert entry == given
+    assert _record(shown)["cloud-extra-info"] == body["cloud-extra-info"]  # as given
+    access = api_brokers.stored(backend, owner, "RegionOne").access
+    assert (access.password, access.openstack_region, access.project) == \
+        (CLOUD_PASSWORD, "RegionKs", "proj")
+    # GET, modify, PUT: the password stays.
+    changed = _record(shown)
+    changed["esr-system-info-list"]["esr-system-info"][0]["default-tenant"] = "other"
+    replaced = call(api.url, "PUT", path, headers=auth(), json_body=changed)
+    assert replaced.status == 200, replaced
+    _no_password_in(replaced)
+    access = api_brokers.stored(backend, owner, "RegionOne").access
+    assert (access.password, access.project) == (CLOUD_PASSWORD, "other")
+    # Nowhere in what the broker wrote (its log at DEBUG, the access log) or
+    # in its metrics.
+    metrics = call(api.url, "GET", "/metrics")
+    assert metrics.status == 200 and MARK not in metrics.body.decode()
+    # The broker's output is unbuffered (PYTHONUNBUFFERED): read as it stands.
+    forwarded = call(api.url, "GET", f"/api/multicloud/v1/{owner}/RegionOne/tenants")
+    assert forwarded.status in (200, 404), forwarded  # a DEBUG routing line, if served
+    written = [f for f in api.workdir.rglob("*") if f.is_file()]
+    assert any(f.name.endswith(".stderr") for f in written)
+    for f in written:
+        assert MARK.encode() not in f.read_bytes(), f
+    assert b"DEBUG" in b"".join(f.read_bytes() for f in written)  # it does log at DEBUG
+
+
+@pytest.mark.parametrize("fields, field", [
+    ({"service-url": 5000}, "service-url"),
+    ({"service-url": "keystone.example:5000/v3"}, "service-url"),
+    ({"service-url": f"https://admin:{MARK}@keystone.example/v3"}, "service-url"),
+    ({"ssl-insecure": "yes"}, "ssl-insecure"),
+    ({"user-name": None}, "user-name"),
+    ({"password": 12}, "password"),
+    ({"cloud-extra-info": {"openstack-region-id": "R"}}, "cloud-extra-info"),
+], ids=["url-number", "url-not-http", "url-credentials", "insecure-string", "no-user",
+        "password-number", "extra-info-object"])
+def test_bad_access_values_are_400_naming_the_field(
+        api: BrokerProcess, owner: str, fields: dict, field: str) -> None:
+    path = one(owner, "RegionOne")
+    fields = dict(fields)  # the parameter is shared by every run
+    extra_info = fields.pop("cloud-extra-info", None)
+    body = ocata(**esr_list(**fields))
+    if extra_info is not None:
+        body["cloud-extra-info"] = extra_info
+    reply = call(api.url, "PUT", path, headers=auth(), json_body=body)
+    assert field in assert_json_error(reply, 400), reply
+    _no_password_in(reply, key_too=False)
+    assert_json_error(call(api.url, "GET", path, headers=auth()), 404)
+
+
+def test_another_keystone_or_user_needs_the_password_again(
+        api: BrokerProcess, api_brokers: ApiBrokers, backend: str, owner: str) -> None:
+    path = one(owner, "RegionOne")
+    assert call(api.url, "PUT", path, headers=auth(), json_body=ocata(**esr_list())).status == 201
+    moved = ocata(**esr_list(password=None, **{"service-url": "https://attacker.example/v3"}))
+    reply = call(api.url, "PUT", path, headers=auth(), json_body=moved)
+    assert "password is required" in assert_json_error(reply, 400)
+    assert api_brokers.stored(backend, owner, "RegionOne").access.auth_url == KEYSTONE
+    # Without the list, the region has no access any more.
+    assert call(api.url, "PUT", path, headers=auth(), json_body=ocata()).status == 200
+    assert api_brokers.stored(backend, owner, "RegionOne").access is None
 
 
 # -- fuzzed against its own document ----------------------------------------------

@@ -323,6 +323,24 @@ class PluginServer(_RecordingServer):
 _AAI_REGION_PATH = re.compile(
     r"^/aai/(?P<schema>[^/]+)/cloud-infrastructure/cloud-regions/cloud-region/"
     r"(?P<owner>[^/]+)/(?P<region>[^/]+)$")
+# The region's esr-system-info-list, or one esr-system-info of it.
+_AAI_ESR_PATH = re.compile(
+    r"^/aai/(?P<schema>[^/]+)/cloud-infrastructure/cloud-regions/cloud-region/"
+    r"(?P<owner>[^/]+)/(?P<region>[^/]+)/esr-system-info-list"
+    r"(?:/esr-system-info/(?P<esr_id>[^/]+))?$")
+
+
+def aai_esr_record(service_url: str = "http://keystone.example:5000/v3",
+                   user_name: str = "admin", password: str | None = "secret",
+                   esr_id: str = "esr-1", **more: Any) -> dict:
+    """An A&AI esr-system-info of a VIM (the cloud's access), with `more` fields
+    (A&AI's names: cloud-domain, default-tenant, ssl-cacert, ssl-insecure...)."""
+    record = {"esr-system-info-id": esr_id, "system-type": "VIM",
+              "service-url": service_url, "user-name": user_name,
+              "resource-version": "1536823406390", **more}
+    if password is not None:
+        record["password"] = password
+    return record
 
 
 def aai_region_record(owner: str, region: str, cloud_type: str, version: str) -> dict:
@@ -343,6 +361,13 @@ def aai_region_record(owner: str, region: str, cloud_type: str, version: str) ->
 class AAIServer(_RecordingServer):
     """An A&AI stand-in answering cloud-region look-ups from a dict.
 
+    A region's esr-system-info entries (`set_esr`) are answered at
+    `.../cloud-region/{owner}/{region}/esr-system-info-list` (404 when it has
+    none, as A&AI answers an empty list), one of them at
+    `.../esr-system-info-list/esr-system-info/{id}`, and inline in the region's
+    record when asked with `?depth=1` or `?depth=all` (not at depth 0, A&AI's
+    default).
+
     `mode` switches the answer for every request: "ok" (the dict; 404 when the
     region is unknown), "garbage" (200 with a non-JSON body), "error" (500),
     "unauthorized" (401), "forbidden" (403) or "hang" (no answer until the mode
@@ -355,6 +380,7 @@ class AAIServer(_RecordingServer):
     def __init__(self, regions: dict[tuple[str, str], dict] | None = None) -> None:
         super().__init__()
         self.regions: dict[tuple[str, str], dict] = dict(regions or {})
+        self.esr: dict[tuple[str, str], list[dict]] = {}
         self.mode = "ok"
         self.delay = 0.0
         self._unhang = threading.Event()
@@ -368,6 +394,14 @@ class AAIServer(_RecordingServer):
         """Serve `record` as it is for this region (e.g. one missing a field)."""
         with self._lock:
             self.regions[(owner, region)] = record
+
+    def set_esr(self, owner: str, region: str, *entries: dict) -> None:
+        """The region's esr-system-info entries (none: the list is gone)."""
+        with self._lock:
+            if entries:
+                self.esr[(owner, region)] = [dict(e) for e in entries]
+            else:
+                self.esr.pop((owner, region), None)
 
     def go_down(self) -> None:
         """Stop serving; the port stays bound but not listening: connections refused."""
@@ -410,6 +444,7 @@ class AAIServer(_RecordingServer):
     def remove_region(self, owner: str, region: str) -> None:
         with self._lock:
             del self.regions[(owner, region)]
+            self.esr.pop((owner, region), None)
 
     def _respond(self, handler: _RecordingHandler, recorded: RecordedRequest) -> None:
         json_type = [("Content-Type", "application/json")]
@@ -437,8 +472,23 @@ class AAIServer(_RecordingServer):
             handler.close_connection = True
             return
         match = _AAI_REGION_PATH.match(recorded.path)
+        esr_match = _AAI_ESR_PATH.match(recorded.path)
         with self._lock:
             record = match and self.regions.get((match["owner"], match["region"]))
+            if esr_match:
+                key = (esr_match["owner"], esr_match["region"])
+                entries = self.esr.get(key, []) if key in self.regions else []
+                if esr_match["esr_id"] is not None:
+                    entries = [e for e in entries
+                               if e.get("esr-system-info-id") == esr_match["esr_id"]]
+                    record = entries[0] if entries else None
+                else:
+                    record = {"esr-system-info": entries} if entries else None
+            elif record and re.search(r"(^|&)depth=(all|[1-9])", recorded.query):
+                entries = self.esr.get((match["owner"], match["region"]))
+                if entries:
+                    record = dict(record, **{"esr-system-info-list":
+                                             {"esr-system-info": entries}})
         if recorded.method != "GET" or not record:
             handler.send_reply(404, json.dumps({"requestError": {"serviceException": {
                 "messageId": "ERR.5.4.6114",

@@ -103,3 +103,100 @@ def test_a_database_broken_after_start_is_a_503_not_a_crash(tmp_path):
     path.unlink()
     SqliteInventory(str(path)).check()  # fixed: the next request reopens
     assert inventory.list() == []
+
+
+# -- the cloud's access (schema version 3) ---------------------------------------------
+
+HOSTILE = ("p%s%%(x)s:o ?'\"\\\n\r\t--; DROP TABLE cloud_region;-- "
+           "ÿ wörd 中文 \U0001f511 end")
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+ACCESS_COLUMNS = ["access_auth_url", "access_username", "access_password",
+                  "access_user_domain", "access_project", "access_ca_cert", "access_insecure",
+                  "access_openstack_region"]
+# The schemas as the previous versions of the broker created them.
+V1_SCHEMA = ("CREATE TABLE cloud_region (cloud_owner TEXT NOT NULL,"
+             " cloud_region_id TEXT NOT NULL, cloud_type TEXT NOT NULL,"
+             " cloud_region_version TEXT NOT NULL,"
+             " PRIMARY KEY (cloud_owner, cloud_region_id))")
+V2_SCHEMA = ("CREATE TABLE IF NOT EXISTS cloud_region (cloud_owner TEXT NOT NULL,"
+             " cloud_region_id TEXT NOT NULL, cloud_type TEXT NOT NULL,"
+             " cloud_region_version TEXT NOT NULL, extra TEXT NOT NULL DEFAULT '{}',"
+             " PRIMARY KEY (cloud_owner, cloud_region_id))")
+
+
+def _full_access(password=HOSTILE):
+    from multicloud_broker.inventory import CloudAccess
+    return CloudAccess("https://keystone.example:5000/v3", "admin " + HOSTILE[-6:], password,
+                       user_domain="Dom'ain", project="proj\n\"x\"", ca_cert=PEM,
+                       insecure=True, openstack_region="Région-2")
+
+
+def _schema(path):
+    conn = sqlite3.connect(path)
+    try:
+        return (conn.execute("PRAGMA user_version").fetchone()[0],
+                [row[1] for row in conn.execute("PRAGMA table_info(cloud_region)")])
+    finally:
+        conn.close()
+
+
+def test_the_access_round_trips_with_a_hostile_password(tmp_path):
+    path = str(tmp_path / "inventory.sqlite")
+    region = CloudRegion("o", "r", "openstack", "ocata", access=_full_access())
+    SqliteInventory(path).add(region)
+    fresh = SqliteInventory(path)  # another process's view: from the file
+    assert fresh.get("o", "r") == region and fresh.get("o", "r").access.password == HOSTILE
+    assert fresh.list() == [region]
+    unset = CloudRegion("o", "r", "openstack", "ocata", access=_full_access(None))
+    assert fresh.put(unset) is False
+    assert SqliteInventory(path).get("o", "r").access.password is None
+    assert fresh.put(CloudRegion("o", "r", "openstack", "ocata")) is False
+    assert SqliteInventory(path).get("o", "r").access is None
+
+
+def test_defaults_round_trip_as_defaults(tmp_path):
+    from multicloud_broker.inventory import CloudAccess
+    inventory = SqliteInventory(str(tmp_path / "inventory.sqlite"))
+    inventory.add(CloudRegion("o", "RegionOne", "openstack", "ocata",
+                              access=CloudAccess("http://k/v3", "u")))
+    assert inventory.get("o", "RegionOne").access == CloudAccess(
+        "http://k/v3", "u", None, "Default", "", "", False, "RegionOne")
+
+
+@pytest.mark.parametrize("old_schema, user_version", [(V1_SCHEMA, 0), (V2_SCHEMA, 2)],
+                         ids=["version-1", "version-2"])
+def test_a_file_of_an_older_version_is_migrated_in_place(tmp_path, old_schema, user_version):
+    path = tmp_path / "inventory.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(old_schema)
+    conn.execute("INSERT INTO cloud_region (cloud_owner, cloud_region_id, cloud_type,"
+                 " cloud_region_version) VALUES ('o', 'old', 'openstack', 'ocata')")
+    conn.execute(f"PRAGMA user_version = {user_version}")
+    conn.commit()
+    conn.close()
+    inode = path.stat().st_ino
+    SqliteInventory(str(path)).check()
+    version, columns = _schema(path)
+    assert version == 3 and columns[5:] == ACCESS_COLUMNS and columns[4] == "extra"
+    assert path.stat().st_ino == inode  # altered, not rebuilt
+    inventory = SqliteInventory(str(path))
+    old = inventory.get("o", "old")
+    assert (old.cloud_type, old.extra, old.access) == ("openstack", {}, None)
+    region = CloudRegion("o", "new", "openstack", "pike", access=_full_access())
+    inventory.add(region)
+    assert SqliteInventory(str(path)).get("o", "new") == region
+    SqliteInventory(str(path)).check()  # once migrated, nothing more to do
+    assert _schema(path) == (3, columns)
+
+
+def test_a_file_opened_first_by_a_request_is_migrated_too(tmp_path):
+    path = tmp_path / "inventory.sqlite"
+    conn = sqlite3.connect(path)
+    conn.execute(V2_SCHEMA)
+    conn.execute("INSERT INTO cloud_region VALUES ('o', 'r', 'openstack', 'ocata', '{\"a\": 1}')")
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+    region = SqliteInventory(str(path)).get("o", "r")  # no check() first (e.g. the CLI)
+    assert (region.extra, region.access) == ({"a": 1}, None)
+    assert _schema(path)[0] == 3

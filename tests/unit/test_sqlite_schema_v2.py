@@ -36,13 +36,13 @@ def test_a_version_1_file_is_upgraded_keeping_its_regions(tmp_path):
     _version_1_file(path)
     SqliteInventory(str(path)).check()
     version, columns = _columns(path)
-    assert version == SCHEMA_VERSION == 2 and columns[-1] == "extra"
+    assert version == SCHEMA_VERSION == 3 and columns[4] == "extra"
     inventory = SqliteInventory(str(path))
     region = inventory.get("o", "r")
     assert (region.cloud_type, region.cloud_region_version, region.extra) == \
         ("openstack", "ocata", {})
     SqliteInventory(str(path)).check()  # once upgraded, nothing more to do
-    assert _columns(path) == (2, columns)
+    assert _columns(path) == (SCHEMA_VERSION, columns)
 
 
 def test_put_creates_then_replaces_with_extra_kept_as_given(tmp_path):

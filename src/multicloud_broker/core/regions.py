@@ -19,6 +19,15 @@ kept as given, and a `resource-version` the broker sets on every write. As in
 A&AI, a client may send the `resource-version` it read (in a PUT's body, a
 DELETE's query) and gets 412 if the record changed since; the check and the
 write are two statements, not a lock (last writer wins in a race).
+
+The cloud's access is A&AI's too (inventory/esr.py): the first entry of
+`esr-system-info-list` and `openstack-region-id` (in it, or in the JSON text
+`cloud-extra-info`). It is stored as the region's CloudAccess and shown from
+it, WITHOUT the password: an answer never holds one. A PUT without a password
+keeps the stored one when service-url and user-name are unchanged (so a
+GET-modify-PUT round trip does not wipe it); with either changed it must
+carry the password (400 otherwise: a stored password is never sent to
+another Keystone or for another user).
 """
 
 from __future__ import annotations
@@ -29,13 +38,17 @@ import hmac
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import parse_qs
 
 from multicloud_broker.core.errors import ApiError, BadRequest, NotFound
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.vimid import make_vim_id
-from multicloud_broker.inventory import CloudRegion, RegionNotFound, RegionStore
+from multicloud_broker.inventory import (ESR, ESR_LIST, CloudRegion, RegionNotFound,
+                                         RegionStore)
+from multicloud_broker.inventory.esr import (EXTRA_INFO, FIRST, PASSWORD, REGION_KEY,
+                                             AccessError, access_from, check_extra_info,
+                                             with_access)
 
 BODY_LIMIT = 1 << 20  # a region record is a few hundred bytes; A&AI's with relations, more
 RESOURCE_VERSION = "resource-version"
@@ -143,13 +156,19 @@ class RegionApi:
              region_id: str) -> Response:
         given = parse_record(request.read_json(BODY_LIMIT), owner, region_id)
         expected = given.extra.pop(RESOURCE_VERSION, None)
-        if expected is not None:
+        current = None
+        if expected is not None or (given.access is not None and not given.access.has_password):
             try:
-                _check_version(store.get(owner, region_id), expected)
+                current = store.get(owner, region_id)
             except RegionNotFound:
-                raise PreconditionFailed(
-                    f"cloud region {owner}/{region_id} does not exist: a new record "
-                    f"has no {RESOURCE_VERSION} to match") from None
+                if expected is not None:
+                    raise PreconditionFailed(
+                        f"cloud region {owner}/{region_id} does not exist: a new record "
+                        f"has no {RESOURCE_VERSION} to match") from None
+        if expected is not None:
+            assert current is not None
+            _check_version(current, expected)
+        given = _keep_password(given, current)
         given.extra[RESOURCE_VERSION] = str(self._clock())
         created = store.put(given)
         return Response.json(201 if created else 200, record(given))
@@ -181,13 +200,36 @@ def parse_record(body: object, owner: str, region_id: str) -> CloudRegion:
         values.append(value)
     if RESOURCE_VERSION in body and not isinstance(body[RESOURCE_VERSION], str):
         raise BadRequest(f"{RESOURCE_VERSION} must be a string")
+    try:
+        check_extra_info(body)
+        access = access_from(body, region_id)
+    except AccessError as exc:
+        raise BadRequest(exc.message) from None  # names the field, never its value
+    # Kept as given, but for the passwords (CloudRegion drops them from extra).
     extra = {k: v for k, v in body.items() if k not in KEYS + REQUIRED}
-    return CloudRegion(owner, region_id, values[0], values[1], extra=extra)
+    return CloudRegion(owner, region_id, values[0], values[1], extra=extra, access=access)
+
+
+def _keep_password(given: CloudRegion, current: CloudRegion | None) -> CloudRegion:
+    """`given`, with the stored password if it sent none for the same
+    service-url and user-name; BadRequest if it changed either without one."""
+    access = given.access
+    if access is None or access.has_password or current is None:
+        return given
+    stored = current.access
+    if stored is None or not stored.has_password:
+        return given
+    if (stored.auth_url, stored.username) != (access.auth_url, access.username):
+        raise BadRequest(f"{FIRST}.{PASSWORD} is required: service-url or user-name "
+                         "changed, and the stored password is only kept for the same ones")
+    return replace(given, access=replace(access, password=stored.password))
 
 
 def record(region: CloudRegion) -> dict:
-    """A&AI's JSON shape of a region: its extra attributes, then its fields."""
-    return {**(region.extra or {}), "cloud-owner": region.cloud_owner,
+    """A&AI's JSON shape of a region: its extra attributes, its access (never
+    the password), then its fields."""
+    return {**with_access(region.extra or {}, region.access, region.cloud_region_id),
+            "cloud-owner": region.cloud_owner,
             "cloud-region-id": region.cloud_region_id, "cloud-type": region.cloud_type,
             "cloud-region-version": region.cloud_region_version}
 
@@ -241,9 +283,44 @@ _RECORD = {
         "cloud-region-version": {"type": "string", "minLength": 1},
         RESOURCE_VERSION: {"type": "string", "description":
                            "Set by the broker on every write; sent back on a PUT, "
-                           "it must match (else 412)"}},
+                           "it must match (else 412)"},
+        EXTRA_INFO: {"type": "string", "description":
+                     f"A JSON text, kept as given; its `{REGION_KEY}` names the region "
+                     "in Keystone's catalog (absent or unreadable: the cloud-region-id)"},
+        ESR_LIST: {"$ref": "#/definitions/EsrSystemInfoList"}},
+    "additionalProperties": True}
+_TEXT = {"type": "string"}
+_ESR = {
+    "type": "object",
+    "description": "An external system's access, as in A&AI. The first entry is the "
+                   "cloud's (its Keystone): service-url and user-name are required in "
+                   "it. The password is write-only: answers never hold it. A PUT "
+                   "without one keeps the stored password if service-url and user-name "
+                   "are unchanged",
+    "properties": {
+        "esr-system-info-id": _TEXT,
+        "system-type": {"type": "string", "description": '"VIM" for a cloud'},
+        "service-url": {"type": "string", "pattern": "^[hH][tT][tT][pP][sS]?://[^\\s]+$",
+                        "description": "Keystone's URL, http(s)://, without credentials"},
+        "user-name": _TEXT,
+        PASSWORD: {"type": "string", "minLength": 1, "description":
+                   "Write-only: never in an answer (nor in logs or errors)"},
+        "cloud-domain": {"type": "string", "description":
+                         'The user\'s Keystone domain (default "Default")'},
+        "default-tenant": {"type": "string", "description": "The project to scope to"},
+        "ssl-cacert": {"type": "string", "description":
+                       "PEM text of the CA certificate(s) that signed Keystone's"},
+        "ssl-insecure": {"type": "boolean", "description":
+                         "Do not verify Keystone's certificate (default false)"},
+        REGION_KEY: {"type": "string", "description":
+                     "The region's name in Keystone's catalog (wins over cloud-extra-info's)"},
+    },
     "additionalProperties": True}
 _DEFINITIONS = {
+    "EsrSystemInfo": _ESR,
+    "EsrSystemInfoList": {"type": "object", "properties": {
+        ESR: {"type": "array", "items": {"$ref": "#/definitions/EsrSystemInfo"}}},
+        "additionalProperties": True},
     # What a PUT sends (owner and id may come from the path alone)...
     "CloudRegionInput": _RECORD,
     # ...and what the broker answers: these fields always (a resource-version

@@ -1,4 +1,13 @@
-"""ONAP A&AI as the inventory, over a pooled HTTP(S) client."""
+"""ONAP A&AI as the inventory, over a pooled HTTP(S) client.
+
+A lookup is the cloud-region (depth 0: its own attributes) and, when it is
+found, its `esr-system-info-list` (the cloud's access: inventory/esr.py), as
+ONAP's plugins read them. Two small GETs rather than one `depth=1` or
+`depth=all`: those also return every tenant, flavor, image and availability
+zone that plugins register under the region (depth=all: their vservers too),
+hundreds of kilobytes for a busy cloud. Both answers are cached together
+(cache.py), so a region costs two GETs per `cache_ttl`, not per request.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +18,11 @@ from urllib.parse import quote
 
 import urllib3
 
-from multicloud_broker.inventory import (CloudRegion, InventoryConfigError, InventoryRefused,
-                                         InventoryUnreachable, RegionNotFound, usable_region)
+from multicloud_broker.inventory import (ESR_LIST, CloudAccess, CloudRegion,
+                                         InventoryConfigError, InventoryRefused,
+                                         InventoryUnreachable, LogThrottle, RegionNotFound,
+                                         usable_region)
+from multicloud_broker.inventory.esr import AccessError, access_from
 
 LOG = logging.getLogger(__name__)
 
@@ -33,6 +45,7 @@ class AaiInventory:
         # One lookup per region in flight (cache.py), so a small pool suffices.
         self._http = urllib3.PoolManager(maxsize=20, retries=False, **tls)
         self._timeout = urllib3.Timeout(connect=aai.connect_timeout, read=aai.read_timeout)
+        self._log = LogThrottle()  # one line a minute per region with unusable access
 
     def check(self) -> None:
         """A&AI's address must be well-formed; it is not contacted (it may be
@@ -52,6 +65,21 @@ class AaiInventory:
     def get(self, owner: str, region: str, transaction_id: str = "") -> CloudRegion:
         url = f"{self._base}/{quote(owner, safe='')}/{quote(region, safe='')}"
         headers = dict(self._headers, **{"X-TransactionId": transaction_id})
+        doc = _document(self._ask(url, headers), owner, region)
+        if doc is None:
+            raise RegionNotFound(owner, region)
+        found = usable_region(owner, region, doc.get("cloud-type"),
+                              doc.get("cloud-region-version"))  # unusable: no second GET
+        if ESR_LIST not in doc:  # A&AI answers depth 0 without it: ask for it
+            esr = _document(self._ask(f"{url}/{ESR_LIST}", headers), owner, region)
+            doc = dict(doc, **{ESR_LIST: esr}) if esr is not None else doc
+        # extra: A&AI's record, its esr-system-info-list included (CloudRegion
+        # drops the passwords from it); the access, parsed.
+        return CloudRegion(owner, region, found.cloud_type, found.cloud_region_version,
+                           extra=doc, access=self._access(doc, owner, region))
+
+    def _ask(self, url: str, headers: dict) -> urllib3.BaseHTTPResponse | None:
+        """A&AI's 200 answer; None for a 404; the broker's error for anything else."""
         try:
             resp = self._http.request("GET", url, headers=headers, timeout=self._timeout)
         except urllib3.exceptions.HTTPError as exc:
@@ -59,24 +87,36 @@ class AaiInventory:
             raise InventoryUnreachable(
                 f"inventory (A&AI) unreachable: {type(exc).__name__}") from None
         if resp.status == 404:
-            raise RegionNotFound(owner, region)
+            return None
         if resp.status in (401, 403):
             raise InventoryRefused(
                 f"inventory (A&AI) refused the broker's credentials ({resp.status}): "
                 "check [aai] username and password")
         if resp.status != 200:
             raise InventoryUnreachable(f"inventory (A&AI) answered {resp.status}")
-        return _region_from(resp.data, owner, region)
+        return resp
+
+    def _access(self, doc: dict, owner: str, region: str) -> CloudAccess | None:
+        """The region's access; None, with a warning, when A&AI's is unusable:
+        the region is still routed (plugins read A&AI themselves)."""
+        try:
+            return access_from(doc, region)
+        except AccessError as exc:
+            if self._log.allow((owner, region)):
+                LOG.warning("cloud region %s/%s: its access in A&AI is unusable (%s): "
+                            "serving it without", owner, region, exc.message)
+            return None
 
 
-def _region_from(data: bytes, owner: str, region: str) -> CloudRegion:
+def _document(resp: urllib3.BaseHTTPResponse | None, owner: str, region: str) -> dict | None:
+    if resp is None:
+        return None
     try:
-        doc = json.loads(data)
+        doc = json.loads(resp.data)
     except ValueError:
         doc = None
     if not isinstance(doc, dict):
         # Not A&AI's JSON at all (a proxy's error page...): an inventory fault.
         raise InventoryUnreachable(
             f"inventory (A&AI) sent an unreadable answer for {owner}/{region}")
-    return usable_region(owner, region, doc.get("cloud-type"),
-                         doc.get("cloud-region-version"), extra=doc)
+    return doc

@@ -23,9 +23,10 @@ from urllib.parse import unquote, urlsplit
 
 import pg8000.native as pg
 
-from multicloud_broker.inventory import (CloudRegion, InventoryConfigError, InventoryError,
-                                         InventoryRefused, InventoryUnreachable, RegionExists,
-                                         RegionNotFound, usable_region)
+from multicloud_broker.inventory import (ACCESS_COLUMNS, CloudRegion, InventoryConfigError,
+                                         InventoryError, InventoryRefused, InventoryUnreachable,
+                                         RegionExists, RegionNotFound, access_from_row,
+                                         access_row, usable_region)
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -43,9 +44,17 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     # Free-form attributes of a region, kept as given (A&AI's record shape).
     (2, ["ALTER TABLE cloud_region ADD COLUMN IF NOT EXISTS"
          " extra JSONB NOT NULL DEFAULT '{}'::jsonb"]),
+    # The cloud's access (A&AI's esr-system-info): NULL when none recorded.
+    (3, [f"ALTER TABLE cloud_region ADD COLUMN IF NOT EXISTS {name}"
+         f" {'BOOLEAN' if name == 'access_insecure' else 'TEXT'}"
+         for name in ACCESS_COLUMNS]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
-_COLUMNS = "cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra"
+_COLUMNS = ", ".join(("cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra",
+                      *ACCESS_COLUMNS))
+# Named parameters :a0 .. :a7 for ACCESS_COLUMNS.
+_ACCESS_MARKS = ", ".join(f":a{i}" for i in range(len(ACCESS_COLUMNS)))
+_ACCESS_UPDATE = ", ".join(f"{name} = EXCLUDED.{name}" for name in ACCESS_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -210,21 +219,24 @@ class PostgresInventory:
             " WHERE cloud_owner = :o AND cloud_region_id = :r", o=owner, r=region))
         if not rows:
             raise RegionNotFound(owner, region)
-        o, r, cloud_type, version, extra = rows[0]
-        return usable_region(o, r, cloud_type, version, extra=extra or {})
+        o, r, cloud_type, version, extra, *access = rows[0]
+        return usable_region(o, r, cloud_type, version, extra=extra or {},
+                             access=access_from_row(access))
 
     def list(self) -> list[CloudRegion]:
         rows = self._run(lambda c: c.run(
             f"SELECT {_COLUMNS} FROM cloud_region ORDER BY cloud_owner, cloud_region_id"))
-        return [CloudRegion(*row[:4], extra=row[4] or {}) for row in rows]
+        return [CloudRegion(*row[:4], extra=row[4] or {}, access=access_from_row(row[5:]))
+                for row in rows]
 
     def add(self, region: CloudRegion) -> None:
         def insert(conn: pg.Connection) -> int:
-            conn.run("INSERT INTO cloud_region"
-                     " (cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra)"
-                     " VALUES (:o, :r, :t, :v, CAST(:e AS JSONB)) ON CONFLICT DO NOTHING",
+            conn.run(f"INSERT INTO cloud_region ({_COLUMNS})"
+                     f" VALUES (:o, :r, :t, :v, CAST(:e AS JSONB), {_ACCESS_MARKS})"
+                     " ON CONFLICT DO NOTHING",
                      o=region.cloud_owner, r=region.cloud_region_id, t=region.cloud_type,
-                     v=region.cloud_region_version, e=_json(region.extra))
+                     v=region.cloud_region_version, e=_json(region.extra),
+                     **_access_params(region))
             return conn.row_count
         if self._run(insert) == 0:
             raise RegionExists(f"cloud region {region.cloud_owner}/"
@@ -243,15 +255,15 @@ class PostgresInventory:
         def upsert(conn: pg.Connection) -> bool:
             # xmax is 0 on a row version this statement inserted, not on an update.
             rows = conn.run(
-                "INSERT INTO cloud_region"
-                " (cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra)"
-                " VALUES (:o, :r, :t, :v, CAST(:e AS JSONB))"
+                f"INSERT INTO cloud_region ({_COLUMNS})"
+                f" VALUES (:o, :r, :t, :v, CAST(:e AS JSONB), {_ACCESS_MARKS})"
                 " ON CONFLICT (cloud_owner, cloud_region_id) DO UPDATE SET"
                 " cloud_type = EXCLUDED.cloud_type,"
                 " cloud_region_version = EXCLUDED.cloud_region_version,"
-                " extra = EXCLUDED.extra RETURNING (xmax = 0)",
+                f" extra = EXCLUDED.extra, {_ACCESS_UPDATE} RETURNING (xmax = 0)",
                 o=region.cloud_owner, r=region.cloud_region_id, t=region.cloud_type,
-                v=region.cloud_region_version, e=_json(region.extra))
+                v=region.cloud_region_version, e=_json(region.extra),
+                **_access_params(region))
             return bool(rows[0][0])
         return self._run(upsert)
 
@@ -345,6 +357,11 @@ def _current_version(conn: pg.Connection) -> int:
 
 def _json(value: Any) -> str:
     return json.dumps(value or {})
+
+
+def _access_params(region: CloudRegion) -> dict[str, Any]:
+    # Bound as parameters, never formatted into the statement (nor logged).
+    return {f"a{i}": value for i, value in enumerate(access_row(region.access))}
 
 
 def _quietly(action: Callable[[], object]) -> None:

@@ -9,8 +9,9 @@ import sqlite3
 from collections.abc import Callable
 from typing import TypeVar
 
-from multicloud_broker.inventory import (CloudRegion, InventoryConfigError, InventoryError,
-                                         LogThrottle, RegionExists, RegionNotFound,
+from multicloud_broker.inventory import (ACCESS_COLUMNS, CloudRegion, InventoryConfigError,
+                                         InventoryError, LogThrottle, RegionExists,
+                                         RegionNotFound, access_from_row, access_row,
                                          usable_region)
 
 __all__ = ["RegionExists", "SqliteInventory"]  # RegionExists: kept importable from here
@@ -25,14 +26,28 @@ CREATE TABLE IF NOT EXISTS cloud_region (
     cloud_type TEXT NOT NULL,
     cloud_region_version TEXT NOT NULL,
     extra TEXT NOT NULL DEFAULT '{}',
+    access_auth_url TEXT,
+    access_username TEXT,
+    access_password TEXT,
+    access_user_domain TEXT,
+    access_project TEXT,
+    access_ca_cert TEXT,
+    access_insecure INTEGER,
+    access_openstack_region TEXT,
     PRIMARY KEY (cloud_owner, cloud_region_id)
 )
 """
 # Version 1: the four columns; 2: `extra`, the region's free-form attributes
-# as JSON (the regions API keeps them as given). Kept in PRAGMA user_version.
-SCHEMA_VERSION = 2
+# as JSON (the regions API keeps them as given); 3: the cloud's access
+# (ACCESS_COLUMNS, NULL when none). Kept in PRAGMA user_version.
+SCHEMA_VERSION = 3
 _V1_COLUMNS = ("cloud_owner", "cloud_region_id", "cloud_type", "cloud_region_version")
-_COLUMNS = "cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra"
+# Added by later versions, in order: name and type (all nullable, or defaulted).
+_ADDED = (("extra", "TEXT NOT NULL DEFAULT '{}'"),
+          *((name, "INTEGER" if name == "access_insecure" else "TEXT")
+            for name in ACCESS_COLUMNS))
+_COLUMNS = ", ".join((*_V1_COLUMNS, *(name for name, _ in _ADDED)))
+_MARKS = ", ".join("?" * (len(_V1_COLUMNS) + len(_ADDED)))
 
 
 class SqliteInventory:
@@ -110,18 +125,19 @@ class SqliteInventory:
             " WHERE cloud_owner = ? AND cloud_region_id = ?", (owner, region)).fetchone())
         if row is None:
             raise RegionNotFound(owner, region)
-        return usable_region(*row[:4], extra=_extra(row[4]))
+        return usable_region(*row[:4], extra=_extra(row[4]), access=access_from_row(row[5:]))
 
     def list(self) -> list[CloudRegion]:
         rows = self._run(lambda db: db.execute(
             f"SELECT {_COLUMNS} FROM cloud_region"
             " ORDER BY cloud_owner, cloud_region_id").fetchall())
-        return [CloudRegion(*row[:4], extra=_extra(row[4])) for row in rows]
+        return [CloudRegion(*row[:4], extra=_extra(row[4]), access=access_from_row(row[5:]))
+                for row in rows]
 
     def add(self, region: CloudRegion) -> None:
         try:
             self._run(lambda db: db.execute(f"INSERT INTO cloud_region ({_COLUMNS})"
-                                            " VALUES (?, ?, ?, ?, ?)", _values(region)))
+                                            f" VALUES ({_MARKS})", _values(region)))
         except sqlite3.IntegrityError:
             raise RegionExists(f"cloud region {region.cloud_owner}/"
                                f"{region.cloud_region_id} already exists") from None
@@ -142,7 +158,7 @@ class SqliteInventory:
                     "SELECT 1 FROM cloud_region WHERE cloud_owner = ? AND cloud_region_id = ?",
                     (region.cloud_owner, region.cloud_region_id)).fetchone()
                 db.execute(f"INSERT OR REPLACE INTO cloud_region ({_COLUMNS})"
-                           " VALUES (?, ?, ?, ?, ?)", _values(region))
+                           f" VALUES ({_MARKS})", _values(region))
                 db.execute("COMMIT")
             except BaseException:
                 _rollback(db)
@@ -153,7 +169,8 @@ class SqliteInventory:
 
 def _values(region: CloudRegion) -> tuple:
     return (region.cloud_owner, region.cloud_region_id, region.cloud_type,
-            region.cloud_region_version, json.dumps(region.extra or {}))
+            region.cloud_region_version, json.dumps(region.extra or {}),
+            *access_row(region.access))
 
 
 def _extra(text: object) -> dict:
@@ -173,7 +190,9 @@ def _rollback(db: sqlite3.Connection) -> None:
 
 
 def _upgrade(conn: sqlite3.Connection, path: str) -> None:
-    """Bring a file of an older schema version to SCHEMA_VERSION (additive only).
+    """Bring a file of an older schema version to SCHEMA_VERSION, in place:
+    ALTER TABLE ADD COLUMN for each column it lacks (additive only; its rows
+    are kept, their new columns NULL: no access recorded).
 
     A table that is not ours (other columns) is left alone, for check() to refuse.
     """
@@ -183,9 +202,10 @@ def _upgrade(conn: sqlite3.Connection, path: str) -> None:
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(cloud_region)")}
         if set(_V1_COLUMNS) <= columns:
-            if "extra" not in columns:
-                conn.execute("ALTER TABLE cloud_region ADD COLUMN extra TEXT NOT NULL"
-                             " DEFAULT '{}'")
+            missing = [(name, kind) for name, kind in _ADDED if name not in columns]
+            for name, kind in missing:
+                conn.execute(f"ALTER TABLE cloud_region ADD COLUMN {name} {kind}")
+            if missing:
                 LOG.info("inventory %s upgraded to schema version %d", path, SCHEMA_VERSION)
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
