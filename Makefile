@@ -27,7 +27,10 @@ $(STAMP): pyproject.toml $(LOCKS)/test.txt
 	$(call install_locked,$(BIN),test)
 	touch $(STAMP)
 
+# The real Keystone of the OpenStack tests runs from a venv of its own
+# (requirements/keystone.txt), built once per machine and cached.
 test: $(STAMP)
+	$(BIN)/python -m multicloud_broker.simulators.keystone --prepare
 	$(BIN)/python -m pytest -q -n 4 --dist loadfile
 
 # The suite against the newest versions pyproject.toml's ranges allow, in a
@@ -36,6 +39,7 @@ test-latest:
 	rm -rf .venv-latest
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
+	.venv-latest/bin/python -m multicloud_broker.simulators.keystone --prepare
 	.venv-latest/bin/python -m pytest -q -n 4 --dist loadfile
 
 run: $(STAMP)
@@ -61,6 +65,8 @@ lock:
 	.venv-lock/bin/uv pip compile --quiet $(UPGRADE) --universal --python-version 3.11 \
 	    --generate-hashes pyproject.toml --extra test --extra bench \
 	    -c $(LOCKS)/test.txt -o $(LOCKS)/bench.txt
+	.venv-lock/bin/uv pip compile --quiet $(UPGRADE) --universal --python-version 3.11 \
+	    --generate-hashes $(LOCKS)/keystone.in -o $(LOCKS)/keystone.txt
 
 clean:
 	rm -rf $(VENV) .venv-latest .venv-lock var build src/*.egg-info

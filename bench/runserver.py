@@ -1,7 +1,7 @@
 """Django's development server serving our Django app: the spec's "before".
 
 Configures Django exactly as `multicloud_broker.web.django.app.make_app`
-does (which also sets `views.BROKER`), then hands over to `runserver
+does (which also sets `views.SERVICE`), then hands over to `runserver
 --noreload`. Usage: python -m bench.runserver CONFIG_FILE 127.0.0.1:PORT
 """
 

@@ -206,6 +206,38 @@ SSL_OPTS = [
     cfg.StrOpt("key_file", default="", help="PEM private key file."),
 ]
 
+# `multicloud-broker openstack-plugin`: the OpenStack plugin service. It shares
+# [DEFAULT] (workers, limits, TLS, logs), [inventory], [aai] and [ssl] with
+# the broker; what is its own is here.
+OPENSTACK_PLUGIN_OPTS = [
+    cfg.HostAddressOpt("bind_host", default="0.0.0.0",
+                       help="Address the OpenStack plugin listens on."),
+    cfg.PortOpt("bind_port", default=9006,
+                help="Port the OpenStack plugin listens on (ONAP's multicloud-ocata port)."),
+    cfg.ListOpt("plugin_names", default=["multicloud-ocata", "multicloud-pike",
+                                         "multicloud-titaniumcloud", "multicloud-starlingx"],
+                help="Plugin names it answers under (/api/{name}/v0/...): route every "
+                     "OpenStack region of the broker's catalog to it."),
+    cfg.StrOpt("api_definitions_dir", default="",
+               help="A directory of API declarations (*.yaml) that add resources or "
+                    "replace built-in ones; re-read on SIGHUP."),
+    cfg.StrOpt("broker_url", default="http://127.0.0.1:9001",
+               help="The broker's address as clients reach it: the identity proxy "
+                    "rewrites every catalog endpoint to "
+                    "{broker_url}/api/multicloud/v0/{vimid}/{service-type}..."),
+    cfg.StrOpt("interface", default="public", choices=("public", "internal", "admin"),
+               help="Which endpoint of the cloud's catalog the plugin calls."),
+    cfg.FloatOpt("connect_timeout", default=5.0, min=0.01,
+                 help="Seconds to connect to Keystone or a cloud service."),
+    cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
+                 help="Seconds to wait for a cloud answer's next bytes."),
+    cfg.IntOpt("page_size", default=1000, min=1,
+               help="Items asked of the cloud per page when listing."),
+    cfg.IntOpt("max_list_items", default=100000, min=1,
+               help="The most items one listing answers (the cloud's pages are "
+                    "streamed to the client, never held whole)."),
+]
+
 GROUPS = {
     None: DEFAULT_OPTS,
     "inventory": INVENTORY_OPTS,
@@ -214,6 +246,7 @@ GROUPS = {
     "plugins": PLUGIN_OPTS,
     "ssl": SSL_OPTS,
     "region_api": REGION_API_OPTS,
+    "openstack_plugin": OPENSTACK_PLUGIN_OPTS,
 }
 
 # ONAP deployment variables -> (group, option); oslo.config parses the values.

@@ -21,7 +21,9 @@ OWN = {
                  "multicloud_broker.server.body", "multicloud_broker.server.eventlet_launchers",
                  "multicloud_broker.fakecloud.cli"},
     "gevent": {"multicloud_broker.server.gevent_server",
-               "multicloud_broker.server.gevent_launchers"},
+               "multicloud_broker.server.gevent_launchers",
+               # the OpenStack simulator (a test tool) serves with gevent's WSGI server
+               "multicloud_broker.simulators.openstack.server"},
 }
 
 

@@ -4,7 +4,7 @@ import io
 
 import pytest
 
-from multicloud_broker.core.broker import _transaction_id
+from multicloud_broker.core.service import transaction_id as _transaction_id
 from multicloud_broker.core.errors import BadRequest
 from multicloud_broker.core.http import Request
 from multicloud_broker.core.target import plugin_target

@@ -4,36 +4,32 @@ from __future__ import annotations
 
 import json
 import logging
-import re
-import uuid
 from collections.abc import Callable
 from urllib.parse import quote
 
-from multicloud_broker import metrics
 from multicloud_broker.core import capacity
 from multicloud_broker.core import regions as region_api
 from multicloud_broker.core.catalog import PluginCatalog
-from multicloud_broker.core.correlation import TRANSACTION_ID
-from multicloud_broker.core.errors import ApiError, MethodNotAllowed, NotFound, PayloadTooLarge
 from multicloud_broker.core.forwarder import Forwarder, client_headers
 from multicloud_broker.core.health import Readiness, inventory_probe, readiness_report
 from multicloud_broker.core.http import Request, Response
-from multicloud_broker.core.routes import PREFIX, Route
+from multicloud_broker.core.routes import PREFIX, ROUTES, Route
+from multicloud_broker.core.routes import match as match_route
+from multicloud_broker.core.service import TRANSACTION_HEADER, Service
 from multicloud_broker.core.swagger import swagger_document
-from multicloud_broker.core.target import check_path, plugin_target
+from multicloud_broker.core.target import plugin_target
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import Inventory
 from multicloud_broker.inventory.cache import inventory_source
 
 LOG = logging.getLogger(__name__)
-TRANSACTION_HEADER = "X-TransactionID"
 CAPACITY_BODY_LIMIT = 1 << 20  # a capacity request is a few hundred bytes
-# A transaction id goes into logs, headers and A&AI calls: a short token only.
-_TXID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
-class Broker:
+class Broker(Service):
     """Everything the API does, once, whatever framework routes to it."""
+
+    routes = ROUTES
 
     def __init__(self, catalog: PluginCatalog, inventory: Inventory,
                  forwarder: Forwarder, plugin_base: Callable[[str], str],
@@ -52,34 +48,12 @@ class Broker:
             swagger_document(fan_out.max_vims), self.regions)
         self._readiness = Readiness(inventory_probe(inventory.get), probe_interval)
 
-    def handle(self, route: Route | None, request: Request,
-               params: dict[str, str]) -> Response:
-        """Answer one request that matched `route` (None: no route); never raises."""
-        started = metrics.request_started()
-        txid = _transaction_id(request.headers.get("x-transactionid"))
-        request.headers["x-transactionid"] = txid
-        TRANSACTION_ID.set(txid)
-        try:
-            if route is not None and route.action.startswith("region_") \
-                    and not self.regions.serves(params):
-                route = None  # the regions API is off, or not at this schema version
-            if route is None:
-                check_path(request.path)  # 400 for control characters, not 404
-                raise NotFound(f"no such resource: {request.path}")
-            if request.method not in route.methods:
-                raise MethodNotAllowed(request.method, route.methods)
-            if (request.content_length or 0) > self.max_body_size:
-                raise PayloadTooLarge(f"request body over {self.max_body_size} bytes")
-            response = getattr(self, route.action)(request, **params)
-        except ApiError as exc:
-            response = Response.error(exc)
-        except Exception:  # a bug of ours: log it, answer JSON, never a traceback
-            LOG.exception("unexpected error on %s %s", request.method, request.path)
-            response = Response.json(500, {"error": "internal error in the broker"})
-        if response.header(TRANSACTION_HEADER) is None:
-            response.headers.append((TRANSACTION_HEADER, txid))
-        metrics.request_done(route, request.method, response.status, started)
-        return response
+    def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
+        return match_route(path)
+
+    def admit(self, route: Route, params: dict[str, str]) -> bool:
+        # The regions API is off, or not at this schema version: no such paths.
+        return not route.action.startswith("region_") or self.regions.serves(params)
 
     # Actions, one per kind of route -------------------------------------
 
@@ -89,15 +63,9 @@ class Broker:
     def swagger(self, request: Request) -> Response:
         return Response.raw(200, self._swagger, "application/json")
 
-    def healthz(self, request: Request) -> Response:
-        return Response.raw(200, b'{"status": "ok"}', "application/json")
-
     def readyz(self, request: Request) -> Response:
         ready, body = readiness_report(bool(self.catalog.vim_types_json), self._readiness)
         return Response.json(200 if ready else 503, body)
-
-    def metrics(self, request: Request) -> Response:
-        return Response.raw(200, metrics.exposition(), metrics.CONTENT_TYPE)
 
     def region_list(self, request: Request, schema: str) -> Response:
         return self.regions.list(request)
@@ -176,15 +144,3 @@ class Broker:
             plugin, self.plugin_base(plugin), f"/api/{plugin}/{scope}/capacity_check",
             headers, body, self.fan_out.timeout, txid)
         return capacity.answer_of(status, data)
-
-
-def _transaction_id(given: str | None) -> str:
-    """The client's X-TransactionID if it is a short token; else a new one."""
-    if given is not None and _TXID.fullmatch(given):
-        return given
-    txid = uuid.uuid4().hex
-    if given is not None:
-        # ascii() escapes control characters: the log line cannot be forged.
-        LOG.warning("X-TransactionID %s is not a token of up to 128 [A-Za-z0-9._:-]; "
-                    "replaced by %s", ascii(given[:200]), txid)
-    return txid

@@ -45,6 +45,21 @@ def plugin_target(plugin: str, scope: list[str], raw_path: str, query: str) -> s
     return _NON_ASCII.sub(lambda m: f"%{ord(m.group()):02X}", target)
 
 
+def checked_rest(raw_path: str, skip: int) -> str:
+    """The path below its first `skip` segments, as the client wrote it;
+    BadRequest if any segment could escape (see plugin_target)."""
+    segments = raw_path.split("/")
+    for segment in segments:
+        _check_segment(segment)
+    return "/".join(segments[1 + skip:])
+
+
+def checked_query(query: str) -> str:
+    if _CONTROL.search(query):
+        raise BadRequest("query string contains control characters or spaces")
+    return query
+
+
 def check_path(path: str) -> None:
     """BadRequest if a decoded path carries control characters (NUL, CR, LF...)."""
     if _DECODED_CONTROL.search(path):

@@ -16,14 +16,16 @@ LOG = logging.getLogger(__name__)
 
 
 def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
-          reload_conf: Callable[[], cfg.ConfigOpts] | None = None) -> int:
+          reload_conf: Callable[[], cfg.ConfigOpts] | None = None,
+          checks: Callable[[cfg.ConfigOpts], None] | None = None) -> int:
     """Serve `app_factory()`'s app until SIGTERM/SIGINT; returns the exit status.
 
     0 after SIGTERM (drained), 1 when the server stopped for any other reason
     (workers that keep dying, a fatal error). `reload_conf` builds a fresh
     configuration from the same sources (files, environment, flags); on
-    SIGHUP it is checked before the live one is reloaded (None: `conf`'s
-    files and the environment, re-read).
+    SIGHUP it is checked (with `checks`, by default the broker's preflight)
+    before the live one is reloaded (None: `conf`'s files and the
+    environment, re-read).
     Raises BindError (from sockets) when the address or certificate is unusable.
     """
     from multicloud_broker.green import patched_for
@@ -54,7 +56,8 @@ def serve(conf: cfg.ConfigOpts, app_factory: Callable[[], Callable],
              conf.bind_port, workers, conf.server_backend, nofile)
     # Made in the worker: each accepts on its own slot's socket.
     replaceable = ReplaceableService(lambda: WSGIService(conf, listeners.mine(), app_factory))
-    reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)))
+    reloader = Reloader(conf, reload_conf or (lambda: _reread(conf)),
+                        *(() if checks is None else (checks,)))
     try:
         # One worker is served in this process; more are forked, one per slot.
         if workers == 1:

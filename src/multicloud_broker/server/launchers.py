@@ -110,15 +110,17 @@ def stop_being_ready(conf: cfg.ConfigOpts, graceful: bool) -> float | None:
 class Reloader:
     """Checks a new configuration before the live one is reloaded in place."""
 
-    def __init__(self, conf: cfg.ConfigOpts, load: Callable[[], cfg.ConfigOpts]):
+    def __init__(self, conf: cfg.ConfigOpts, load: Callable[[], cfg.ConfigOpts],
+                 checks: Callable[[cfg.ConfigOpts], None] = check):
         self.conf = conf
         self.load = load  # a fresh ConfigOpts from the same files, environment and flags
+        self.checks = checks  # the service's preflight (the broker's, the plugin's)
 
     def accept(self) -> bool:
         """Reload the live configuration if the new one passes every check."""
         try:
             candidate = self.load()
-            check(candidate)
+            self.checks(candidate)
         except (ConfigError, PreflightError) as exc:
             LOG.error("SIGHUP refused, workers keep the running configuration: %s", exc)
             return False
@@ -142,7 +144,7 @@ class Reloader:
         """What the checks find wrong with the live configuration now, if anything
         (a file may have changed since start): the likely reason workers die."""
         try:
-            check(self.conf)
+            self.checks(self.conf)
         except Exception as exc:
             return " ".join(str(exc).split())
         return ""

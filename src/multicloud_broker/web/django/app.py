@@ -7,20 +7,20 @@ import logging
 import django
 from django.conf import settings
 
-from multicloud_broker.core.broker import Broker
+from multicloud_broker.core.service import Service
 from multicloud_broker.web.django import settings as broker_settings
 from multicloud_broker.web.django import views
 
 
-def make_app(broker: Broker):
-    """Django's WSGI handler serving `broker`."""
+def make_app(broker: Service):
+    """Django's WSGI handler serving `broker` (or any other Service)."""
     if not settings.configured:
         settings.configure(**{k: v for k, v in vars(broker_settings).items() if k.isupper()})
         django.setup(set_prefix=False)
         _drop_request_signal_handlers()
         # Django logs every 4xx/5xx; the access log already has each request.
         logging.getLogger("django.request").setLevel(logging.CRITICAL)
-    views.BROKER = broker
+    views.SERVICE = broker
     from django.core.handlers.wsgi import WSGIHandler
     return WSGIHandler()
 

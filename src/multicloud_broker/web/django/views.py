@@ -6,19 +6,20 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 
-from multicloud_broker.core.broker import Broker
 from multicloud_broker.core.errors import ApiError, BadRequest
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import Route
+from multicloud_broker.core.service import Service
 
-# The Broker of this process; set by app.make_app before any request.
-BROKER: Broker | None = None
+# The service of this process (the broker or the plugin); set by
+# app.make_app before the URLconf is loaded and any request is served.
+SERVICE: Service | None = None
 
 
 def route_view(route: Route) -> Callable[..., HttpResponse]:
     """A view answering `route`; URL parameters arrive as keyword arguments."""
     def view(request: HttpRequest, **params: str) -> HttpResponse:
-        return to_django(BROKER.handle(route, Request.from_environ(request.META), params))
+        return to_django(SERVICE.handle(route, Request.from_environ(request.META), params))
     view.__name__ = route.action
     return view
 
@@ -59,8 +60,8 @@ def _error_view(error: ApiError) -> Callable[..., HttpResponse]:
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return to_django(BROKER.handle(None, Request.from_environ(request.META), {}))
+    return to_django(SERVICE.handle(None, Request.from_environ(request.META), {}))
 
 
 bad_request = _error_view(BadRequest("bad request"))
-server_error = _error_view(ApiError("internal error in the broker"))
+server_error = _error_view(ApiError("internal error"))

@@ -79,7 +79,7 @@ class JsonAnswersHook(PecanHook):
         # JSON, never as Pecan's HTML page.
         status = getattr(exc, "status_int", 500)
         message = getattr(exc, "detail", None) or getattr(exc, "title", None)
-        error = ApiError(message or "internal error in the broker")
+        error = ApiError(message or "internal error")
         error.status = status
         return to_webob(Response.error(error))
 

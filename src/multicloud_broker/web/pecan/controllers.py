@@ -5,9 +5,8 @@ from __future__ import annotations
 import pecan
 import webob
 
-from multicloud_broker.core.broker import Broker
 from multicloud_broker.core.http import STATUS_LINES, Response
-from multicloud_broker.core.routes import match
+from multicloud_broker.core.service import Service
 
 REQUEST_KEY = "multicloud.request"
 
@@ -24,8 +23,8 @@ class RootController:
     then walks the path a second time.)
     """
 
-    def __init__(self, broker: Broker):
-        self.broker = broker
+    def __init__(self, broker: Service):
+        self.broker = broker  # the broker, or any other Service (the plugin)
 
     @pecan.expose(content_type="application/json")
     def api(self, req: webob.Request, resp: webob.Response) -> webob.Response:
@@ -38,7 +37,7 @@ class RootController:
     def _answer(self, req: webob.Request) -> webob.Response:
         # Pecan runs without context locals (app.py), so it hands the request in.
         core_request = req.environ[REQUEST_KEY]
-        route, params = match(core_request.path) or (None, {})
+        route, params = self.broker.match(core_request.path) or (None, {})
         return to_webob(self.broker.handle(route, core_request, params))
 
 

@@ -1,0 +1,148 @@
+"""What a declaration cannot say, by hook name (a declaration's `hook`):
+servers (boot source, server group), flavors (extra specs), limits (Cinder
+and Neutron beside Nova); and the tenants list (Keystone's projects)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import quote
+
+from multicloud_broker.core.errors import BadGateway, BadRequest
+from multicloud_broker.core.http import Response
+from multicloud_broker.plugin.openstack.sessions import RegionSession
+
+
+def tenant_list(session: RegionSession, ids: Mapping[str, str]) -> Response:
+    """GET .../tenants: the projects the region's user may use, as ONAP lists them."""
+    answer = session.identity("GET", "/auth/projects")
+    try:
+        projects = answer.json()["projects"]
+    except (ValueError, KeyError, TypeError):
+        raise BadGateway(f"cloud region {session.name}: identity answered its projects "
+                         f"with {answer.status_code} and no project list") from None
+    tenants = [{"id": p.get("id"), "name": p.get("name")}
+               for p in projects if isinstance(p, dict)]
+    return Response.json(200, {**ids, "tenants": tenants})
+
+
+class Hook:
+    """Code for one declared resource, at the points a declaration cannot
+    cover; each method's default does nothing."""
+
+    # Whether the create answer is read again: Nova answers a new server
+    # with its id and links only.
+    refetch = False
+
+    def create_body(self, session: RegionSession, checked: dict, body: dict) -> dict:
+        """The cloud's create request (the declaration's, wrapped) to send."""
+        return body
+
+    def after_create(self, session: RegionSession, checked: dict, created: dict) -> None:
+        """Calls that follow the create (the item exists)."""
+
+    def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
+        """The answer of one item (`one`: a get or create, not a list entry)."""
+        return view
+
+
+class ServersHook(Hook):
+    """Boot source, server group and the answer's `boot`."""
+
+    refetch = True
+
+    def create_body(self, session: RegionSession, checked: dict, body: dict) -> dict:
+        server = body["server"]
+        boot = checked.get("boot") or {}
+        if boot.get("type") == 1:
+            if not boot.get("volumeId"):
+                raise BadRequest("boot.volumeId is required when boot.type is 1")
+            server["block_device_mapping_v2"] = [{
+                "boot_index": 0, "uuid": boot["volumeId"], "source_type": "volume",
+                "destination_type": "volume", "delete_on_termination": False}]
+        else:
+            if not boot.get("imageId"):
+                raise BadRequest("boot.imageId is required when boot.type is 2")
+            server["imageRef"] = boot["imageId"]
+        if checked.get("serverGroup"):
+            body["os:scheduler_hints"] = {"group": checked["serverGroup"]}
+        return body
+
+    def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
+        image = doc.get("image")
+        volumes = view.get("volumeArray") or []
+        if isinstance(image, dict) and image.get("id"):
+            view["boot"] = {"type": 2, "imageId": image["id"]}
+        elif volumes:
+            view["boot"] = {"type": 1, "volumeId": volumes[0].get("volumeId")}
+            view["volumeArray"] = volumes[1:]
+        return view
+
+
+class FlavorsHook(Hook):
+    """Extra specs: a call of their own on create and on get."""
+
+    def after_create(self, session: RegionSession, checked: dict, created: dict) -> None:
+        specs = {p["keyName"]: str(p["value"]) for p in checked.get("extraSpecs") or []}
+        if specs and created.get("id"):
+            answer = session.call("compute", "POST", f"/flavors/{quote(created['id'], '')}"
+                                  "/os-extra_specs", json={"extra_specs": specs})
+            if answer.status_code >= 300:
+                raise BadGateway(f"cloud region {session.name}: compute refused the extra "
+                                 f"specs of flavor {created['id']} ({answer.status_code})")
+            created["extra_specs"] = specs
+
+    def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
+        if not one or "extra_specs" in doc or not doc.get("id"):
+            return view
+        answer = session.call("compute", "GET",
+                              f"/flavors/{quote(doc['id'], '')}/os-extra_specs")
+        specs = _json_or_none(answer)
+        if answer.status_code == 200 and isinstance(specs, dict):
+            view["extraSpecs"] = [{"keyName": k, "value": v}
+                                  for k, v in (specs.get("extra_specs") or {}).items()]
+        return view
+
+
+class LimitsHook(Hook):
+    """Cinder's limits and Neutron's quotas beside Nova's; a region without
+    one of them answers Nova's alone."""
+
+    def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
+        view.update(self._cinder(session))
+        view.update(self._neutron(session))
+        return view
+
+    def _cinder(self, session: RegionSession) -> dict:
+        for service in ("volumev3", "block-storage", "volumev2"):
+            try:
+                answer = session.call(service, "GET", "/limits")
+            except BadGateway:
+                continue  # not in this region's catalog: the next name
+            absolute = ((_json_or_none(answer) or {}).get("limits") or {}).get("absolute")
+            if isinstance(absolute, dict):
+                return {k: absolute[k] for k in ("maxTotalVolumes", "maxTotalVolumeGigabytes",
+                                                 "totalVolumesUsed", "totalGigabytesUsed")
+                        if k in absolute}
+        return {}
+
+    def _neutron(self, session: RegionSession) -> dict:
+        project = session.project_id()
+        try:
+            answer = session.call("network", "GET", f"/v2.0/quotas/{quote(project, '')}")
+        except BadGateway:
+            return {}
+        quota = (_json_or_none(answer) or {}).get("quota")
+        keys = ("network", "subnet", "subnetpool", "port", "router", "security_group",
+                "security_group_rule")
+        return {k: quota[k] for k in keys if k in quota} if isinstance(quota, dict) else {}
+
+
+HOOKS: dict[str, Hook] = {"servers": ServersHook(), "flavors": FlavorsHook(),
+                          "limits": LimitsHook()}
+
+
+def _json_or_none(answer):
+    try:
+        return answer.json()
+    except ValueError:
+        return None

@@ -1,0 +1,255 @@
+"""Keystone sessions of the OpenStack plugin, one per (region, project).
+
+keystoneauth1 does the OpenStack part: v3 password authentication, the
+token kept until shortly before it expires (its MIN_TOKEN_LIFE_SECONDS),
+one authentication at a time per auth plugin (its lock, green under our
+monkey-patching), one re-authentication and retry when a service answers
+401, and endpoint lookup in the catalog. What is ours: which session serves
+a call (cached per region record and project, so every worker authenticates
+once per key, not per call), TLS from the region record, deadlines, and
+turning every fault into an ApiError that names the region and the service.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from keystoneauth1 import exceptions as ksa
+from keystoneauth1 import session as ksa_session
+from keystoneauth1.identity import v3
+from urllib3 import exceptions as urllib3_exceptions
+
+from multicloud_broker.core.errors import ApiError, BadGateway, GatewayTimeout, ServiceUnavailable
+from multicloud_broker.inventory import CloudRegion
+
+LOG = logging.getLogger(__name__)
+# keystoneauth logs request and answer bodies at DEBUG: never at our DEBUG,
+# where a token or a password could reach the log.
+logging.getLogger("keystoneauth").setLevel(logging.INFO)
+
+
+# How Keystone's and the services' logs name the plugin's calls.
+USER_AGENT = "multicloud-openstack-plugin"
+
+
+class RegionNotConfigured(ApiError):
+    """The region record has no cloud access (no esr-system-info)."""
+
+    status = 404
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float
+    read: float
+
+
+class RegionSession:
+    """A region's Keystone session scoped to one project."""
+
+    def __init__(self, region: CloudRegion, session: ksa_session.Session, interface: str,
+                 timeouts: Timeouts):
+        self.region = region
+        self.name = f"{region.cloud_owner}/{region.cloud_region_id}"
+        self.session = session
+        self.interface = interface
+        self.timeouts = timeouts
+        self.openstack_region = region.access.openstack_region or region.cloud_region_id
+
+    def endpoint(self, service_type: str) -> str:
+        """The service's URL in the region's catalog (authenticating if need be)."""
+        try:
+            url = self.session.get_endpoint(service_type=service_type,
+                                            interface=self.interface,
+                                            region_name=self.openstack_region)
+        except ksa.EndpointNotFound:
+            url = None
+        except ksa.ClientException as exc:
+            raise self.fault(exc, "identity") from None
+        if not url:
+            raise BadGateway(f"cloud region {self.name}: its catalog has no {service_type} "
+                             f"service ({self.interface} endpoint, region "
+                             f"{self.openstack_region})")
+        return url
+
+    def token(self) -> str:
+        try:
+            return self.session.get_token()
+        except ksa.ClientException as exc:
+            raise self.fault(exc, "identity") from None
+
+    def project_id(self) -> str:
+        """The project the session is scoped to."""
+        try:
+            return self.session.get_project_id()
+        except ksa.ClientException as exc:
+            raise self.fault(exc, "identity") from None
+
+    def access(self) -> Any:
+        """keystoneauth's AccessInfo of the session's token (catalog, project...)."""
+        try:
+            return self.session.auth.get_access(self.session)
+        except ksa.ClientException as exc:
+            raise self.fault(exc, "identity") from None
+
+    def auth_url(self) -> str:
+        """The region's Keystone v3 URL, from its record."""
+        return _v3_url(self.region.access.auth_url)
+
+    def unauthenticated(self, method: str, url: str, **kwargs: Any):
+        """A call that carries no token of ours (the identity proxy's token
+        requests); faults are named as identity's."""
+        try:
+            return self.session.request(
+                url, method, authenticated=False, raise_exc=False, connect_retries=0,
+                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+        except ksa.ClientException as exc:
+            raise self.fault(exc, "identity") from None
+
+    def identity(self, method: str, path: str, **kwargs: Any):
+        """A call to the region's Keystone (its record's URL), with the
+        session's token; ApiError for a 5xx or a fault."""
+        try:
+            response = self.session.request(
+                self.auth_url() + path, method, raise_exc=False, connect_retries=0,
+                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+        except ksa.ClientException as exc:
+            raise self.fault(exc, "identity") from None
+        if response.status_code >= 500:
+            raise ServiceUnavailable(f"cloud region {self.name}: identity answered "
+                                     f"{response.status_code}")
+        return response
+
+    def call(self, service_type: str, method: str, path: str, **kwargs: Any):
+        """One call to a service of the region; the requests Response for any
+        status below 500 (the caller reads the cloud's 4xx), else an ApiError."""
+        url = self.endpoint(service_type).rstrip("/") + path
+        try:
+            response = self.session.request(
+                url, method, raise_exc=False, connect_retries=0,
+                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+        except ksa.ClientException as exc:
+            raise self.fault(exc, service_type) from None
+        if response.status_code >= 500:
+            raise BadGateway(f"cloud region {self.name}: {service_type} answered "
+                             f"{response.status_code} to {method} {path.split('?')[0]}")
+        return response
+
+    def fault(self, exc: Exception, service: str) -> ApiError:
+        """The ApiError for a keystoneauth fault talking to `service`: Keystone
+        down or slow is 503 (every call of the region needs it); another
+        service slow is 504, unreachable or broken 502."""
+        where = f"cloud region {self.name}: {service}"
+        if isinstance(exc, ksa.Unauthorized):
+            return BadGateway(f"cloud region {self.name}: Keystone refused the region's "
+                              "credentials (401)")
+        slow = isinstance(exc, (ksa.ConnectTimeout, ksa.RequestTimeout)) or _timed_out(exc)
+        if service == "identity" and (slow or isinstance(exc, ksa.ConnectFailure)):
+            return ServiceUnavailable(f"{where} " + ("did not answer in time" if slow else
+                                                     f"unreachable: {_brief(exc)}"))
+        if slow:
+            return GatewayTimeout(f"{where} did not answer in time")
+        if isinstance(exc, ksa.ConnectFailure):
+            return BadGateway(f"{where} unreachable: {_brief(exc)}")
+        if isinstance(exc, ksa.EndpointNotFound):
+            return BadGateway(f"cloud region {self.name}: its catalog has no {service} service")
+        if isinstance(exc, ksa.SSLError):
+            return BadGateway(f"{where}: TLS failed: {_brief(exc)}")
+        if isinstance(exc, ksa.HttpError) and exc.http_status and exc.http_status < 500:
+            return BadGateway(f"{where} refused: {exc.http_status} {_brief(exc)}")
+        return BadGateway(f"{where}: {_brief(exc)}")
+
+
+class RegionSessions:
+    """The sessions of this worker, one per (region record, project)."""
+
+    def __init__(self, interface: str, timeouts: Timeouts):
+        self.interface = interface
+        self.timeouts = timeouts
+        self._sessions: dict[tuple, RegionSession] = {}
+        self._ca_files: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def get(self, region: CloudRegion, project_id: str | None = None) -> RegionSession:
+        """The session of `region` scoped to `project_id` (None: the region's
+        default project). Credentials changed in the inventory make a new one."""
+        access = region.access
+        if access is None or not access.auth_url or access.password is None:
+            raise RegionNotConfigured(
+                f"cloud region {region.cloud_owner}/{region.cloud_region_id} has no cloud "
+                "access (esr-system-info with service-url, user-name and password) in the "
+                "inventory")
+        key = (region.cloud_owner, region.cloud_region_id, project_id, _fingerprint(access))
+        found = self._sessions.get(key)
+        if found is None:
+            with self._lock:
+                found = self._sessions.get(key)
+                if found is None:
+                    found = RegionSession(region, self._session(access, project_id),
+                                          self.interface, self.timeouts)
+                    self._sessions[key] = found
+        return found
+
+    def _session(self, access, project_id: str | None) -> ksa_session.Session:
+        scope = ({"project_id": project_id} if project_id else
+                 {"project_name": access.project, "project_domain_name": access.user_domain})
+        auth = v3.Password(auth_url=_v3_url(access.auth_url), username=access.username,
+                           password=access.password, user_domain_name=access.user_domain,
+                           **scope)
+        # The timeout covers what keystoneauth sends itself (authentication);
+        # calls of ours give connect and read timeouts of their own.
+        return ksa_session.Session(auth=auth, verify=self._verify(access),
+                                   timeout=self.timeouts.read, user_agent=USER_AGENT)
+
+    def _verify(self, access) -> bool | str:
+        if access.insecure:
+            return False
+        if not access.ca_cert:
+            return True
+        # keystoneauth (requests) takes a CA file: the record holds its text.
+        digest = hashlib.sha256(access.ca_cert.encode()).hexdigest()[:16]
+        path = self._ca_files.get(digest)
+        if path is None:
+            fd, path = tempfile.mkstemp(prefix=f"region-ca-{digest}-", suffix=".pem")
+            with os.fdopen(fd, "w") as f:
+                f.write(access.ca_cert)
+            self._ca_files[digest] = path
+        return path
+
+
+def _v3_url(auth_url: str) -> str:
+    """Keystone's v3 URL from the record's service-url (with or without /v3)."""
+    url = auth_url.rstrip("/")
+    if url.endswith("/v2.0"):
+        url = url[:-len("/v2.0")]
+    return url if url.endswith("/v3") else url + "/v3"
+
+
+def _fingerprint(access) -> str:
+    # The password is part of the key (a changed one must re-authenticate),
+    # but only as a hash: keys may show in a debugger or a heap dump.
+    fields = (access.auth_url, access.username, access.password, access.user_domain,
+              access.project, access.ca_cert, access.insecure, access.openstack_region)
+    return hashlib.sha256(repr(fields).encode()).hexdigest()
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a socket timeout is behind `exc` (keystoneauth reports a read
+    that timed out inside an answer's body as a connection failure)."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (TimeoutError, urllib3_exceptions.TimeoutError)):
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def _brief(exc: Exception) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,0 +1,1 @@
+"""Simulated southbound services for tests and `make run`."""

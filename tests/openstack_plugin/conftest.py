@@ -1,0 +1,87 @@
+"""The whole chain on 127.0.0.1: a broker, the OpenStack plugin behind it, the
+real Keystone and the OpenStack simulator, a region with its credentials in
+the inventory they share (SQLite). Under each web framework."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from multicloud_broker.inventory import CloudAccess, CloudRegion
+from multicloud_broker.inventory.sqlite import SqliteInventory
+from multicloud_broker.simulators.keystone import LocalKeystone
+from tests.support.broker import BrokerProcess
+from tests.support.keystone import keystone_fixture, make_keystone_fixture  # noqa: F401
+from tests.support.openstack_sim import OpenStackSim, openstack_sim_fixture  # noqa: F401
+from tests.support.plugin import PluginProcess
+from tests.support.upstreams import free_port
+
+OWNER, REGION = "acme", "RegionOne"
+VIMID = f"{OWNER}_{REGION}"
+PLUGIN = "multicloud-ocata"
+
+
+@dataclass
+class Chain:
+    broker: BrokerProcess
+    plugin: PluginProcess
+    keystone: LocalKeystone
+    sim: OpenStackSim
+    tenant: str  # the admin project's id: the region's default tenant
+    inventory: Path
+
+    def v0(self, rest: str) -> str:
+        """A broker path of the region under API v0."""
+        return f"/api/multicloud/v0/{VIMID}/{rest}"
+
+    def v1(self, rest: str) -> str:
+        return f"/api/multicloud/v1/{OWNER}/{REGION}/{rest}"
+
+
+def region_record(keystone: LocalKeystone, region_id: str = REGION, password: str | None = None,
+                  **access: object) -> CloudRegion:
+    """A region whose cloud access is the Keystone's admin (or as given)."""
+    fields = dict(auth_url=keystone.url, username=keystone.admin_user,
+                  password=password or keystone.admin_password, project=keystone.admin_project,
+                  openstack_region=keystone.region)
+    fields.update(access)
+    return CloudRegion(OWNER, region_id, "openstack", "ocata", access=CloudAccess(**fields))
+
+
+def chain_config(inventory: Path, **plugin: object) -> dict:
+    return {"DEFAULT": {"graceful_shutdown_timeout": 5},
+            "inventory": {"backend": "sqlite", "sqlite_path": str(inventory)},
+            "openstack_plugin": {"read_timeout": 3, "connect_timeout": 2, **plugin}}
+
+
+def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, framework: str,
+                **plugin_options: object) -> Chain:
+    """Broker and plugin processes (one worker each) on a fresh inventory."""
+    inventory = workdir / "inventory.sqlite"
+    SqliteInventory(str(inventory)).add(region_record(keystone))
+    broker_port = free_port()
+    plugin = PluginProcess(workdir, chain_config(
+        inventory, broker_url=f"http://127.0.0.1:{broker_port}", **plugin_options),
+        web_framework=framework, workers=1, name="plugin").start()
+    broker_conf = chain_config(inventory)
+    broker_conf["plugins"] = {"endpoints": {PLUGIN: plugin.url}}
+    try:
+        broker = BrokerProcess(workdir, broker_conf, web_framework=framework, workers=1,
+                               port=broker_port, name="broker").start()
+    except Exception:
+        plugin.stop()
+        raise
+    tenant = keystone.admin_session().get_project_id()
+    return Chain(broker, plugin, keystone, sim, tenant, inventory)
+
+
+@pytest.fixture(scope="module", params=["django", "pecan"])
+def chain(request, tmp_path_factory, keystone, openstack_sim) -> Iterator[Chain]:
+    made = start_chain(tmp_path_factory.mktemp(f"chain-{request.param}"), keystone,
+                       openstack_sim, request.param)
+    yield made
+    made.broker.stop()
+    made.plugin.stop()
