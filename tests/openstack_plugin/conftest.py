@@ -58,14 +58,17 @@ def chain_config(inventory: Path, **plugin: object) -> dict:
 
 
 def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, framework: str,
+                backend: str | None = None, plugin_workers: int = 1,
                 **plugin_options: object) -> Chain:
-    """Broker and plugin processes (one worker each) on a fresh inventory."""
+    """Broker (one worker) and plugin processes on a fresh inventory."""
     inventory = workdir / "inventory.sqlite"
     SqliteInventory(str(inventory)).add(region_record(keystone))
     broker_port = free_port()
     plugin = PluginProcess(workdir, chain_config(
         inventory, broker_url=f"http://127.0.0.1:{broker_port}", **plugin_options),
-        web_framework=framework, workers=1, name="plugin").start()
+        web_framework=framework, workers=plugin_workers, name="plugin")
+    plugin.server_backend = backend
+    plugin.start()
     broker_conf = chain_config(inventory)
     broker_conf["plugins"] = {"endpoints": {PLUGIN: plugin.url}}
     try:

@@ -105,7 +105,8 @@ def test_a_revoked_token_costs_one_authentication_and_no_failed_call(own_chain: 
 
 def test_a_token_about_to_expire_is_renewed_before_it_fails(tmp_path, make_keystone) -> None:
     """keystoneauth renews a token with less than 120 s left: with 125 s tokens,
-    the token of the first call is renewed once 5 s have passed, once."""
+    the tokens of the first call (the region's own scope, checked first, and
+    the tenant's) are renewed once 5 s have passed, each once."""
     keystone = make_keystone(token_expiration=125)
     with openstack_sim_process(tmp_path / "sim", keystone) as sim:
         chain = start_chain(tmp_path / "chain", keystone, sim, "django")
@@ -116,7 +117,7 @@ def test_a_token_about_to_expire_is_renewed_before_it_fails(tmp_path, make_keyst
             time.sleep(6)
             statuses = [call(chain, "GET", networks).status for _ in range(3)]
             assert statuses == [200, 200, 200]
-            assert auth_requests(keystone) - first == 1
+            assert auth_requests(keystone) - first == 2
         finally:
             chain.broker.stop()
             chain.plugin.stop()
@@ -132,7 +133,8 @@ def test_a_wrong_password_names_the_region_and_storms_no_one(chain: Chain, tmp_p
         assert "acme/RegionBad" in reply.json()["error"]
         assert "credentials" in reply.json()["error"]
         assert "not-the-password" not in reply.body.decode()
-    assert auth_requests(chain.keystone) - before <= 3  # at most one attempt per call
+    # One attempt in all: a refusal is remembered for a few seconds (REFUSED_FOR).
+    assert auth_requests(chain.keystone) - before == 1
     logs = chain.plugin.stderr_path.read_text() + chain.plugin.stdout_path.read_text()
     assert "not-the-password" not in logs
 
@@ -199,3 +201,11 @@ def test_faults_answer_json_directly_from_the_plugin_too(chain: Chain) -> None:
     finally:
         chain.sim.clear_faults()
     assert reply.status == 502 and reply.header("Content-Type") == "application/json"
+
+
+def test_a_tenant_the_user_may_not_use_is_404_not_a_credentials_error(chain: Chain) -> None:
+    project = chain.keystone.add_project(f"locked-{time.monotonic_ns()}")  # admin has no role
+    for tenant in (project, "0123456789abcdef0123456789abcdef"):
+        reply = call(chain, "GET", chain.v0(f"{tenant}/networks"))
+        assert reply.status == 404, reply
+        assert tenant in reply.json()["error"] and "credentials" not in reply.json()["error"]

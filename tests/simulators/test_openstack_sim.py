@@ -22,7 +22,8 @@ from openstack import exceptions as sdk_exceptions
 from multicloud_broker.simulators.keystone import LocalKeystone
 from multicloud_broker.simulators.openstack.image import seed_bytes
 from tests.support.keystone import keystone_fixture  # noqa: F401 (fixture)
-from tests.support.openstack_sim import OpenStackSim, openstack_sim_fixture  # noqa: F401
+from tests.support.openstack_sim import (OpenStackSim, openstack_sim_fixture,  # noqa: F401
+                                         openstack_sim_process)
 
 # The first Keystone on a fresh machine builds its cached venv (about a minute).
 pytestmark = [pytest.mark.timeout(600),
@@ -176,8 +177,14 @@ def test_networks_subnets_and_ports_are_created_listed_and_deleted(alice: Projec
     public = conn.network.find_network("public")
     assert public.is_router_external and public.provider_network_type is None  # admin-only
 
+    fip = conn.network.create_ip(floating_network_id=public.id, port_id=fixed.id)
+    assert (fip.fixed_ip_address, fip.status) == ("10.10.0.200", "ACTIVE")
+    assert fip.floating_ip_address.startswith("172.24.4.")
+    assert [f.id for f in conn.network.ips(port_id=fixed.id)] == [fip.id]
+
     with pytest.raises(sdk_exceptions.ConflictException):
         conn.network.delete_network(net)  # ports still on it
+    conn.network.delete_ip(fip)
     for port in [*ports, fixed]:
         conn.network.delete_port(port)
     conn.network.delete_network(net)
@@ -538,6 +545,41 @@ def _delete_all(root: str, token: str, paths: list[str]) -> None:
             assert response.status == 204, (path, response.status)
     finally:
         conn.close()
+
+
+def test_a_second_simulator_registers_in_its_own_region_and_resets(
+        keystone: LocalKeystone, alice: Project, tmp_path) -> None:
+    region = "SimRegionTwo"
+    try:
+        with openstack_sim_process(tmp_path, keystone, region=region) as other:
+            fresh = ksa_session.Session(auth=v3.Password(  # a catalog naming the new region
+                auth_url=keystone.url, username=alice.user, password=PASSWORD,
+                project_name=alice.name, user_domain_name="Default",
+                project_domain_name="Default"))
+            for service_type, path in (("compute", "/compute/v2.1"), ("network", "/network"),
+                                       ("image", "/image"),
+                                       ("block-storage", f"/volume/v3/{alice.id}"),
+                                       ("volumev3", f"/volume/v3/{alice.id}"),
+                                       ("orchestration", f"/heat/v1/{alice.id}")):
+                assert fresh.get_endpoint(service_type=service_type, region_name=region,
+                                          interface="public") == other.url + path
+            token = alice.token()
+            status, _, body = _raw(other, "POST", "/network/v2.0/networks", token,
+                                   {"network": {"name": "n-region-two"}})
+            assert status == 201
+            images = json.loads(_raw(other, "GET", "/image/v2/images", token)[2])["images"]
+            other.reset()
+            networks = json.loads(_raw(other, "GET", "/network/v2.0/networks", token)[2])
+            assert [n["name"] for n in networks["networks"]] == ["public"]
+            again = json.loads(_raw(other, "GET", "/image/v2/images", token)[2])["images"]
+            assert [i["name"] for i in again] == [i["name"] for i in images]
+            assert other.count() == {"compute": 0, "network": 1, "image": 1, "volume": 0,
+                                     "orchestration": 0, "token_validations": 1}
+    finally:  # no endpoints left naming a simulator that is gone
+        admin_session = keystone.admin_session()
+        for endpoint in admin_session.get(f"{keystone.url}/endpoints",
+                                          params={"region_id": region}).json()["endpoints"]:
+            admin_session.delete(f"{keystone.url}/endpoints/{endpoint['id']}")
 
 
 # -- faults --------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +26,8 @@ from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
 from urllib3 import exceptions as urllib3_exceptions
 
-from multicloud_broker.core.errors import ApiError, BadGateway, GatewayTimeout, ServiceUnavailable
+from multicloud_broker.core.errors import (ApiError, BadGateway, GatewayTimeout, NotFound,
+                                           ServiceUnavailable)
 from multicloud_broker.inventory import CloudRegion
 
 LOG = logging.getLogger(__name__)
@@ -34,6 +36,9 @@ LOG = logging.getLogger(__name__)
 logging.getLogger("keystoneauth").setLevel(logging.INFO)
 
 
+# Seconds a refused authentication is answered from memory: a wrong password
+# in the inventory costs Keystone one attempt per this long, not one per call.
+REFUSED_FOR = 5.0
 # How Keystone's and the services' logs name the plugin's calls.
 USER_AGENT = "multicloud-openstack-plugin"
 
@@ -54,8 +59,16 @@ class RegionSession:
     """A region's Keystone session scoped to one project."""
 
     def __init__(self, region: CloudRegion, session: ksa_session.Session, interface: str,
-                 timeouts: Timeouts):
+                 timeouts: Timeouts, project_id: str | None = None,
+                 unscoped: "RegionSession | None" = None):
         self.region = region
+        # Scoped to a tenant of the URL: Keystone's 401 then means either bad
+        # credentials or a tenant the user may not use; `unscoped` (the
+        # region's default scope) tells which.
+        self.scoped_project = project_id
+        self.unscoped = unscoped
+        self._refused: ApiError = BadGateway("")
+        self._refused_until = 0.0
         self.name = f"{region.cloud_owner}/{region.cloud_region_id}"
         self.session = session
         self.interface = interface
@@ -64,6 +77,7 @@ class RegionSession:
 
     def endpoint(self, service_type: str) -> str:
         """The service's URL in the region's catalog (authenticating if need be)."""
+        self.authenticate()
         try:
             url = self.session.get_endpoint(service_type=service_type,
                                             interface=self.interface,
@@ -78,14 +92,30 @@ class RegionSession:
                              f"{self.openstack_region})")
         return url
 
-    def token(self) -> str:
+    def authenticate(self) -> None:
+        """A token, cached or new, before any call that needs one: the
+        region's own credentials first (one Keystone attempt per call at
+        most, and none for REFUSED_FOR seconds after Keystone refused them),
+        then the tenant's scope."""
+        if self.unscoped is not None:
+            self.unscoped.authenticate()
+        if time.monotonic() < self._refused_until:
+            raise self._refused
         try:
-            return self.session.get_token()
+            self.session.get_token()
         except ksa.ClientException as exc:
-            raise self.fault(exc, "identity") from None
+            error = self.fault(exc, "identity")
+            if isinstance(exc, ksa.Unauthorized):
+                self._refused, self._refused_until = error, time.monotonic() + REFUSED_FOR
+            raise error from None
+
+    def token(self) -> str:
+        self.authenticate()
+        return self.session.get_token()
 
     def project_id(self) -> str:
         """The project the session is scoped to."""
+        self.authenticate()
         try:
             return self.session.get_project_id()
         except ksa.ClientException as exc:
@@ -115,6 +145,7 @@ class RegionSession:
     def identity(self, method: str, path: str, **kwargs: Any):
         """A call to the region's Keystone (its record's URL), with the
         session's token; ApiError for a 5xx or a fault."""
+        self.authenticate()
         try:
             response = self.session.request(
                 self.auth_url() + path, method, raise_exc=False, connect_retries=0,
@@ -147,6 +178,9 @@ class RegionSession:
         service slow is 504, unreachable or broken 502."""
         where = f"cloud region {self.name}: {service}"
         if isinstance(exc, ksa.Unauthorized):
+            if self.scoped_project:  # the region's own credentials were accepted
+                return NotFound(f"cloud region {self.name}: tenant {self.scoped_project} "
+                                "not found, or not open to the region's user")
             return BadGateway(f"cloud region {self.name}: Keystone refused the region's "
                               "credentials (401)")
         slow = isinstance(exc, (ksa.ConnectTimeout, ksa.RequestTimeout)) or _timed_out(exc)
@@ -188,11 +222,12 @@ class RegionSessions:
         key = (region.cloud_owner, region.cloud_region_id, project_id, _fingerprint(access))
         found = self._sessions.get(key)
         if found is None:
+            unscoped = self.get(region) if project_id else None  # before the lock: it takes it
             with self._lock:
                 found = self._sessions.get(key)
                 if found is None:
                     found = RegionSession(region, self._session(access, project_id),
-                                          self.interface, self.timeouts)
+                                          self.interface, self.timeouts, project_id, unscoped)
                     self._sessions[key] = found
         return found
 

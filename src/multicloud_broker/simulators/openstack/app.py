@@ -78,8 +78,8 @@ class Cloud:
             try:
                 with self.store.lock:
                     self.store.tick()
-            except Exception:  # one broken transition must not stop the clock
-                LOG.exception("a scheduled transition failed")
+            except Exception:  # the clock must not stop
+                LOG.exception("a tick failed")
 
     def count(self, name: str) -> None:
         with self._counts_lock:

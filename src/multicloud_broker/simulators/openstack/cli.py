@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how long servers stay BUILD, volumes creating and stacks "
                              "CREATE_IN_PROGRESS")
     parser.add_argument("--delete-seconds", type=_non_negative_float, default=0.2,
-                        help="how long deleted servers, volumes and stacks stay visible")
+                        help="how long deleted servers and volumes stay visible (stacks: "
+                             "--build-seconds)")
     parser.add_argument("--hypervisors", type=_positive_int, default=2)
     parser.add_argument("--hypervisor-vcpus", type=_positive_int, default=64)
     parser.add_argument("--hypervisor-memory-mb", type=_positive_int, default=262144)

@@ -1,5 +1,6 @@
 """Neutron (network, v2.0): networks, subnets with fixed IPs allocated from
-their CIDR, ports, a default security group per project, quotas.
+their CIDR, ports, floating IPs on external networks (no routers needed), a
+default security group per project, quotas.
 
 Catalog URL ``{root}/network``; clients append ``/v2.0``. Errors are
 ``{"NeutronError": {"type", "message", "detail"}}``. provider:* and
@@ -38,7 +39,7 @@ EXTENSIONS = (
     ("subnet_allocation", "Subnet Allocation"),
 )
 COLLECTIONS = {"network": "networks", "subnet": "subnets", "port": "ports",
-               "security_group": "security-groups"}
+               "security_group": "security-groups", "floatingip": "floatingips"}
 PAGING_ARGS = {"limit", "marker", "page_reverse", "sort_key", "sort_dir", "fields",
                "fixed_ips", "tags", "tags-any", "not-tags", "not-tags-any"}
 
@@ -88,6 +89,10 @@ class Network(Service):
         return self.store.table("security_groups")
 
     @property
+    def floating_ips(self) -> dict[str, dict]:
+        return self.store.table("floating_ips")
+
+    @property
     def quotas(self) -> dict[str, dict]:
         return self.store.table("network_quotas")
 
@@ -125,7 +130,9 @@ class Network(Service):
         add("POST", "/v2.0/ports", self.create_ports)
         add("PUT", "/v2.0/ports/{item_id}", self.update_port)
         add("DELETE", "/v2.0/ports/{item_id}", self.delete_port)
-        add("GET", "/v2.0/floatingips", self.empty_list("floatingips"))
+        add("POST", "/v2.0/floatingips", self.create_floating_ip)
+        add("PUT", "/v2.0/floatingips/{item_id}", self.update_floating_ip)
+        add("DELETE", "/v2.0/floatingips/{item_id}", self.delete_floating_ip)
         add("GET", "/v2.0/routers", self.empty_list("routers"))
         add("GET", "/v2.0/availability_zones", self.availability_zones)
         add("GET", "/v2.0/quotas/{project_id}", self.show_quota)
@@ -191,9 +198,8 @@ class Network(Service):
         return False
 
     def table_of(self, kind: str) -> dict[str, dict]:
-        if kind == "security_group":
-            return self.security_groups
-        return {"network": self.networks, "subnet": self.subnets, "port": self.ports}[kind]
+        return {"network": self.networks, "subnet": self.subnets, "port": self.ports,
+                "security_group": self.security_groups, "floatingip": self.floating_ips}[kind]
 
     def get(self, ctx, kind: str, item_id: str) -> dict:
         """A record the context may see, or Neutron's 404."""
@@ -201,7 +207,8 @@ class Network(Service):
             self.default_security_group(ctx.project_id)
         record = self.table_of(kind).get(item_id)
         if record is None or not self.can_see(ctx, kind, record):
-            label = kind.replace("_", " ").title().replace(" ", "")
+            label = {"floatingip": "FloatingIP"}.get(
+                kind, kind.replace("_", " ").title().replace(" ", ""))
             raise ApiError(404, f"{label} {item_id} could not be found.", f"{label}NotFound")
         return record
 
@@ -399,6 +406,7 @@ class Network(Service):
         network's own use it."""
         in_use = [p for p in self.ports.values() if p["network_id"] == net_id
                   and not p["device_owner"].startswith("network:")]
+        in_use += [f for f in self.floating_ips.values() if f["floating_network_id"] == net_id]
         if in_use:
             raise ApiError(409, f"Unable to complete operation on network {net_id}. There are "
                                 "one or more ports still in use on the network.",
@@ -517,6 +525,99 @@ class Network(Service):
         record = self.owned(request.ctx, "subnet", request.params["item_id"])
         self.remove_subnet(record["id"])
         return Response.empty(204)
+
+    # -- floating IPs ---------------------------------------------------------------
+
+    def create_floating_ip(self, request: Request) -> Response:
+        ctx = request.ctx
+        body = request.json_object("floatingip")
+        unknown = sorted(set(body) - {"floating_network_id", "port_id", "fixed_ip_address",
+                                      "floating_ip_address", "description", "tenant_id",
+                                      "project_id", "subnet_id", "dns_name", "dns_domain",
+                                      "qos_policy_id", "tags"})
+        if unknown:
+            raise ApiError(400, "Unrecognized attribute(s) '" + ", ".join(unknown) + "'",
+                           "HTTPBadRequest")
+        net_id = body.get("floating_network_id")
+        net = self.networks.get(net_id) if isinstance(net_id, str) else None
+        if net is None or not self.can_see(ctx, "network", net):
+            raise ApiError(404, f"Network {net_id} could not be found.", "NetworkNotFound")
+        if not net["router:external"]:
+            raise ApiError(400, f"Bad floatingip request: Network {net_id} is not a valid "
+                                "external network.", "BadRequest")
+        owner = self._owner(ctx, body)
+        self._check_quota(owner, "floatingip", 1)
+        subnets = [self.subnets[s] for s in net["subnets"]
+                   if self.subnets[s]["ip_version"] == 4
+                   and body.get("subnet_id") in (None, s)]
+        if not subnets:
+            raise ApiError(400, f"Bad floatingip request: Network {net_id} has no IPv4 "
+                                "subnet.", "BadRequest")
+        address = self._take_address(subnets[0], body.get("floating_ip_address"), net_id)
+        now = iso(self.store.now())
+        record = {"id": new_id(), "floating_ip_address": address, "floating_network_id": net_id,
+                  "router_id": None, "port_id": None, "fixed_ip_address": None,
+                  "status": "DOWN", "tenant_id": owner, "project_id": owner,
+                  "description": body.get("description", ""), "dns_domain": "",
+                  "dns_name": "", "qos_policy_id": None, "port_forwardings": [],
+                  "tags": list(body.get("tags", [])), "created_at": now, "updated_at": now,
+                  "revision_number": 0, "_seq": self.store.seq(), "_subnet": subnets[0]["id"]}
+        try:
+            self._associate(ctx, record, body.get("port_id"), body.get("fixed_ip_address"))
+        except ApiError:
+            subnets[0]["_used"].discard(address)
+            raise
+        self.floating_ips[record["id"]] = record
+        return Response.json(201, {"floatingip": self.render(ctx, record)})
+
+    def _associate(self, ctx, record: dict, port_id: Any, fixed_ip: Any) -> None:
+        if port_id is None:
+            record.update(port_id=None, fixed_ip_address=None, router_id=None, status="DOWN")
+            return
+        port = self.ports.get(str(port_id))
+        if port is None or not (ctx.is_admin or port["project_id"] == ctx.project_id):
+            raise ApiError(404, f"Port {port_id} could not be found.", "PortNotFound")
+        v4 = [ip["ip_address"] for ip in port["fixed_ips"]
+              if ipaddress.ip_address(ip["ip_address"]).version == 4]
+        if fixed_ip is None:
+            if not v4:
+                raise ApiError(400, f"Bad floatingip request: Port {port_id} does not have "
+                                    "any IPv4 address.", "BadRequest")
+            fixed_ip = v4[0]
+        elif fixed_ip not in v4:
+            raise ApiError(400, f"Bad floatingip request: Port {port_id} does not have fixed "
+                                f"ip {fixed_ip}.", "BadRequest")
+        for other in self.floating_ips.values():
+            if other is not record and other["port_id"] == port["id"] \
+                    and other["fixed_ip_address"] == fixed_ip:
+                raise ApiError(409, f"Cannot associate floating IP "
+                                    f"{record['floating_ip_address']} with port {port_id} "
+                                    f"using fixed IP {fixed_ip}, as that fixed IP already has "
+                                    "a floating IP on external network "
+                                    f"{other['floating_network_id']}.",
+                               "FloatingIPPortAlreadyAssociated")
+        record.update(port_id=port["id"], fixed_ip_address=fixed_ip, status="ACTIVE")
+
+    def update_floating_ip(self, request: Request) -> Response:
+        record = self.owned(request.ctx, "floatingip", request.params["item_id"])
+        body = request.json_object("floatingip")
+        if "port_id" in body:
+            self._associate(request.ctx, record, body["port_id"], body.get("fixed_ip_address"))
+        if "description" in body:
+            record["description"] = body["description"]
+        self._touch(record, {})
+        return Response.json(200, {"floatingip": self.render(request.ctx, record)})
+
+    def delete_floating_ip(self, request: Request) -> Response:
+        record = self.owned(request.ctx, "floatingip", request.params["item_id"])
+        self._drop_floating_ip(record)
+        return Response.empty(204)
+
+    def _drop_floating_ip(self, record: dict) -> None:
+        subnet = self.subnets.get(record["_subnet"])
+        if subnet is not None:
+            subnet["_used"].discard(record["floating_ip_address"])
+        self.floating_ips.pop(record["id"], None)
 
     def remove_subnet(self, subnet_id: str) -> None:
         record = self.subnets[subnet_id]
@@ -701,6 +802,9 @@ class Network(Service):
         return Response.empty(204)
 
     def _drop_port(self, record: dict) -> None:
+        for fip in self.floating_ips.values():
+            if fip["port_id"] == record["id"]:
+                fip.update(port_id=None, fixed_ip_address=None, status="DOWN")
         self._release(record["fixed_ips"])
         self._macs.discard(record["mac_address"])
         self.ports.pop(record["id"], None)
@@ -766,7 +870,9 @@ class Network(Service):
         return {**self.store.config.network_quota, **self.quotas.get(project_id, {})}
 
     def _usage(self, project_id: str) -> dict[str, int]:
-        return {"network": sum(n["project_id"] == project_id for n in self.networks.values()),
+        return {"floatingip": sum(f["project_id"] == project_id
+                                  for f in self.floating_ips.values()),
+                "network": sum(n["project_id"] == project_id for n in self.networks.values()),
                 "subnet": sum(s["project_id"] == project_id for s in self.subnets.values()),
                 "port": sum(p["project_id"] == project_id for p in self.ports.values()),
                 "security_group": sum(g["project_id"] == project_id
@@ -824,6 +930,11 @@ class Network(Service):
                 entries.append({"version": ipaddress.ip_address(ip["ip_address"]).version,
                                 "addr": ip["ip_address"], "OS-EXT-IPS:type": "fixed",
                                 "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
+            for fip in self.floating_ips.values():
+                if fip["port_id"] == port_id:
+                    entries.append({"version": 4, "addr": fip["floating_ip_address"],
+                                    "OS-EXT-IPS:type": "floating",
+                                    "OS-EXT-IPS-MAC:mac_addr": port["mac_address"]})
         return addresses
 
 

@@ -23,6 +23,7 @@ Stack update, preview, adopt and abandon are not simulated.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import string
@@ -35,6 +36,7 @@ from multicloud_broker.simulators.openstack.state import iso
 from multicloud_broker.simulators.openstack.web import (
     ApiError, Request, Response, new_id, page, quoted, status_line)
 
+LOG = logging.getLogger(__name__)
 TEMPLATE_VERSIONS = ("2013-05-23", "2014-10-16", "2015-04-30", "2015-10-15", "2016-04-08",
                      "2016-10-14", "newton", "2017-02-24", "ocata", "2017-09-01", "pike",
                      "2018-03-02", "queens", "2018-08-31", "rocky", "2021-04-16", "wallaby")
@@ -435,9 +437,6 @@ class Orchestration(Service):
     def stacks(self) -> dict[str, dict]:
         return self.store.table("stacks")
 
-    def seed(self) -> None:
-        pass
-
     def routes(self) -> None:
         add = self.router.add
         add("GET", "", self.versions, public=True)
@@ -667,10 +666,15 @@ class Orchestration(Service):
     def run_engine(self) -> None:
         """Move every stack in progress on (a tick hook: runs under the lock)."""
         for stack in list(self.stacks.values()):
-            if stack["status"] == "CREATE_IN_PROGRESS":
-                self._advance_create(stack)
-            elif stack["status"] == "DELETE_IN_PROGRESS":
-                self._advance_delete(stack)
+            try:
+                if stack["status"] == "CREATE_IN_PROGRESS":
+                    self._advance_create(stack)
+                elif stack["status"] == "DELETE_IN_PROGRESS":
+                    self._advance_delete(stack)
+            except Exception as exc:  # a bug must fail one stack, not every request
+                LOG.exception("stack %s failed in the simulator", stack["id"])
+                action = stack["status"].split("_", 1)[0]
+                self._finish(stack, f"{action}_FAILED", f"Simulator error: {exc!r}")
 
     def _advance_create(self, stack: dict) -> None:
         now = self.store.now()
@@ -689,6 +693,12 @@ class Orchestration(Service):
                     res["physical_id"] = kind.create(stack, res, props) or ""
                 except (ApiError, ResourceFailed, _Unresolvable) as exc:
                     failure = self._fail_resource(stack, res, exc)
+                    break
+                except (TypeError, ValueError, KeyError, AttributeError) as exc:
+                    # A property of the wrong shape, as Heat's validation would say.
+                    failure = self._fail_resource(stack, res, ResourceFailed(
+                        f"StackValidationFailed: resources.{res_name}: Property error: "
+                        f"{exc!r}"))
                     break
             if res["status"] == "CREATE_IN_PROGRESS":
                 try:
@@ -1074,7 +1084,7 @@ class Orchestration(Service):
                 try:
                     kind.delete(stack, res)
                 except ApiError as exc:
-                    reason = f"Conflict: resources.{res_name}: {exc.message}"
+                    reason = f"{exc.kind or 'Conflict'}: resources.{res_name}: {exc.message}"
                     self._set(stack, res, "DELETE_FAILED", reason)
                     self._finish(stack, "DELETE_FAILED", f"Resource DELETE failed: {reason}")
                     return

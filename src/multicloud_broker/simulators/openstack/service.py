@@ -1,5 +1,5 @@
 """What every simulated service shares: its route table, its error shape,
-its microversions, and the visibility rule for project-owned records."""
+its microversions, and the admin check."""
 
 from __future__ import annotations
 
@@ -82,10 +82,6 @@ class Service:
         return version
 
     # -- helpers ------------------------------------------------------------
-
-    def visible(self, request: Request, record: dict, owner_key: str = "project_id") -> bool:
-        """A project's record is its own; an admin sees every project's."""
-        return request.ctx.is_admin or record.get(owner_key) == request.ctx.project_id
 
     def require_admin(self, request: Request, action: str) -> None:
         if not request.ctx.is_admin:

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -85,7 +88,10 @@ class Store:
         now = self.clock()
         while self._events and self._events[0][0] <= now:
             _, _, action = heapq.heappop(self._events)
-            action()
+            try:
+                action()
+            except Exception:  # one broken transition must not fail every request
+                LOG.exception("a scheduled transition failed")
         for hook in self._tick_hooks:
             hook()
 
