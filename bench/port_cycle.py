@@ -2,8 +2,8 @@
 
 ab sends one request over and over; a create+delete cycle needs the id the
 POST answered, so this is a small load driver of its own: CONCURRENCY
-threads, each with one kept-alive HTTP/1.1 connection (http.client) to
-127.0.0.1, take cycles from a shared count until CYCLES are done (or
+threads, each with one kept-alive HTTP/1.1 connection (http.client; with
+--no-keepalive a new one per call) to 127.0.0.1, take cycles from a shared count until CYCLES are done (or
 --time-limit passes). A cycle is
 
     POST {base}/ports {"name": "<unique>", "networkId": NET}  -> 200/201/202 with an "id"
@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--time-limit", type=float, default=300.0,
                    help="stop taking new cycles after this many seconds")
     p.add_argument("--prefix", default="bench-port", help="port names' prefix")
+    p.add_argument("--no-keepalive", action="store_true",
+                   help="a new connection per call (for servers that close kept-alive "
+                        "connections without saying so)")
     args = p.parse_args(argv)
     if not args.base.startswith("http://127.0.0.1:"):
         p.error("--base: loopback only (http://127.0.0.1:PORT/...)")
@@ -94,7 +97,7 @@ class Driver:
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
-        if resp.will_close:
+        if resp.will_close or self.args.no_keepalive:
             conn.close()  # http.client reopens on the next request
         return resp.status, data, (time.perf_counter() - started) * 1000
 
@@ -171,7 +174,7 @@ class Driver:
             "cycles_started": self.taken, "cycles_ok": self.cycles_ok,
             "calls_ok": calls_ok, "calls_failed": failed, "failures": self.failures,
             "ports_left_behind": self.left_behind, "threads_still_running": hung,
-            "connections_opened": self.connections,
+            "connections_opened": self.connections, "keepalive": not self.args.no_keepalive,
             "wall_s": round(wall, 3),
             "cycles_per_s": round(self.cycles_ok / wall, 1) if wall else None,
             "calls_per_s": round(calls_ok / wall, 1) if wall else None,

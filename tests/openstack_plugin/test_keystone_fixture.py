@@ -20,8 +20,19 @@ from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
 
 from multicloud_broker.simulators.keystone import LocalKeystone
-from tests.support.keystone import (MakeKeystone, keystone_fixture,  # noqa: F401 (fixtures)
+from tests.support.keystone import (MakeKeystone,  # noqa: F401 (a fixture)
                                     make_keystone_fixture, token_status)
+
+
+@pytest.fixture(scope="module", name="keystone")
+def own_keystone(tmp_path_factory: pytest.TempPathFactory):
+    """A Keystone of this module's own: its tests add services at dead ports to
+    the catalog, which must not reach the chain tests' shared Keystone."""
+    instance = LocalKeystone(tmp_path_factory.mktemp("keystone-own"))
+    try:
+        yield instance.start()
+    finally:
+        instance.stop()
 
 # The first test to use a Keystone on a fresh machine also builds the cached
 # venv and template (about a minute, longer on a busy machine).

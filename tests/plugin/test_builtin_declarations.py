@@ -278,11 +278,11 @@ def test_flavors_both_ways_with_extra_specs(builtin):
                     "OS-FLV-EXT-DATA:ephemeral": 10, "swap": 1024,
                     "os-flavor-access:is_public": True}  # extra specs: the hook's
     assert res.validate(mc)["extraSpecs"] == mc["extraSpecs"]
-    # Defaults on create; older Nova answers swap "" for none: passed on as it is.
+    # Defaults on create; older Nova answers swap "" for none: null, not a string.
     assert res.to_cloud({"name": "f", "vcpu": "2", "memory": 512, "disk": 0}) == {
         "name": "f", "vcpus": 2, "ram": 512, "disk": 0, "OS-FLV-EXT-DATA:ephemeral": 0,
         "swap": 0, "os-flavor-access:is_public": True}
-    assert res.from_cloud({**os_docs.FLAVOR, "swap": ""})["swap"] == ""
+    assert res.from_cloud({**os_docs.FLAVOR, "swap": ""})["swap"] is None
     # Before microversion 2.61 there are no extra_specs in the flavor.
     without = {k: v for k, v in os_docs.FLAVOR.items() if k != "extra_specs"}
     assert "extraSpecs" not in res.from_cloud(without)
@@ -377,7 +377,9 @@ def test_odd_cloud_documents_never_raise(builtin, doc):
         assert isinstance(out, dict)
     if isinstance(doc, dict) and doc:
         odd = builtin["subnets"].from_cloud(doc)
-        assert odd["allocationPools"] == [1, None, {"start": 2}]  # wrong types stay
+        # Values of the wrong type are null; a string of digits is its number.
+        assert odd["allocationPools"] == [None, None, {"start": "2"}]
+        assert odd["name"] == "5"
 
 
 def test_requests_are_not_changed(builtin):

@@ -190,15 +190,17 @@ fields:
     assert res.from_cloud({}) == {"list": []}
 
 
-def test_odd_values_are_answered_as_they_are(res):
+def test_odd_values_are_answered_as_declared_or_null(res):
+    """Answers keep to their schema: a value converts when nothing is lost
+    (5 -> "5", "80" -> 80), else it is null; containers are left as they are."""
     doc = {"name": 5, "spec:size": "big", "flags": "on", "addrs": "10.0.0.1",
            "labels": ["x"], "tags": ["plain", {"other": 1}, {"label": "ok"}],
            "ports": [None, {"port": "80"}], "owner": ["u1"], "matrix": "none"}
     assert res.from_cloud(doc) == {
-        "name": 5, "size": "big", "enabled": True, "color": None, "kind": "unknown",
+        "name": "5", "size": None, "enabled": True, "color": None, "kind": "unknown",
         "origin": "factory", "labels": ["x"], "tags": ["plain", {"other": 1}, "ok"],
-        "ports": [None, {"number": "80", "proto": "tcp"}], "owner": ["u1"],
-        "matrix": "none"}
+        "ports": [None, {"number": 80, "proto": "tcp"}], "owner": None,
+        "matrix": None}
 
 
 def test_source_paths():

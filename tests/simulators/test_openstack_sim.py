@@ -87,17 +87,24 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def alice(keystone: LocalKeystone, openstack_sim: OpenStackSim) -> Project:
+def sim(keystone: LocalKeystone, openstack_sim: OpenStackSim) -> OpenStackSim:
+    """The session's simulator, in the catalog whatever earlier tests put there."""
+    openstack_sim.register(keystone)
+    return openstack_sim
+
+
+@pytest.fixture(scope="module")
+def alice(keystone: LocalKeystone, sim: OpenStackSim) -> Project:
     return Project(keystone, "sim-alice")
 
 
 @pytest.fixture(scope="module")
-def bob(keystone: LocalKeystone, openstack_sim: OpenStackSim) -> Project:
+def bob(keystone: LocalKeystone, sim: OpenStackSim) -> Project:
     return Project(keystone, "sim-bob")
 
 
 @pytest.fixture(scope="module")
-def admin(keystone: LocalKeystone, openstack_sim: OpenStackSim) -> openstack.connection.Connection:
+def admin(keystone: LocalKeystone, sim: OpenStackSim) -> openstack.connection.Connection:
     return openstack.connection.Connection(
         auth_url=keystone.url, username=keystone.admin_user, password=keystone.admin_password,
         project_name=keystone.admin_project, user_domain_name="Default",

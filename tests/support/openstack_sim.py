@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from multicloud_broker.simulators.openstack.catalog import CATALOG
 from tests.support.broker import broker_env
 
 READY = re.compile(r"openstack simulator on (http://\S+)")
@@ -76,6 +77,13 @@ class OpenStackSim:
     def reset(self) -> None:
         """Everything back to the seeds: no servers, faults, counts or cached tokens."""
         self._call("POST", "/reset")
+
+    def register(self, keystone: Any) -> None:
+        """Point `keystone`'s catalog (this simulator's region) at this simulator
+        again, as --register did at start: for a module that must not depend on
+        what earlier tests did to the shared catalog."""
+        for service_type, name, path in CATALOG:
+            keystone.add_service(service_type, name, self.url + path, region=self.region)
 
 
 @contextmanager

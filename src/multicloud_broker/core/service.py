@@ -40,6 +40,10 @@ class Service:
         """Whether `route` is served now (a subclass may switch routes off)."""
         return True
 
+    def allowed_methods(self, route: Route, params: dict[str, str]) -> tuple[str, ...]:
+        """The methods `route` answers (405 with Allow for the others)."""
+        return route.methods
+
     def check_unrouted(self, request: Request) -> None:
         """400 instead of 404 for a path that is malformed, not just unknown."""
         check_path(request.path)  # control characters
@@ -57,8 +61,9 @@ class Service:
             if route is None:
                 self.check_unrouted(request)
                 raise NotFound(f"no such resource: {request.path}")
-            if request.method not in route.methods:
-                raise MethodNotAllowed(request.method, route.methods)
+            allowed = self.allowed_methods(route, params)
+            if request.method not in allowed:
+                raise MethodNotAllowed(request.method, allowed)
             if (request.content_length or 0) > self.max_body_size:
                 raise PayloadTooLarge(f"request body over {self.max_body_size} bytes")
             response = getattr(self, route.action)(request, **params)

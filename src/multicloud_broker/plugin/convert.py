@@ -259,6 +259,40 @@ def _answer_value(f: Field, value: Any) -> Any:
         return _read(f.fields, value)
     if f.items is not None and isinstance(value, list):
         return [_answer_item(f.items, item) for item in value]
+    return _as_declared(f.type, value)
+
+
+def _as_declared(kind: str | None, value: Any) -> Any:
+    """`value` as the declared type where that loses nothing (Nova's integer
+    hypervisor ids as strings, "" for no swap as null); null when it cannot
+    be (the answer's schema says every field may be null)."""
+    if value is None or kind is None:
+        return value
+    if kind == "string":
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value) if isinstance(value, (str, int, float)) else None
+    if kind in ("integer", "number"):
+        if isinstance(value, bool):
+            return None
+        if isinstance(value, str):
+            try:
+                value = float(value) if "." in value or "e" in value.lower() else int(value)
+            except ValueError:
+                return None
+        if isinstance(value, float) and kind == "integer":
+            return int(value) if value.is_integer() else None
+        return value if isinstance(value, (int, float)) else None
+    if kind == "boolean":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        return bool(value) if value in (0, 1) else None
+    if kind == "object":
+        return value if isinstance(value, dict) else None
+    if kind == "array":
+        return value if isinstance(value, list) else None
     return value
 
 

@@ -79,17 +79,33 @@ class ServersHook(Hook):
 
 
 class FlavorsHook(Hook):
-    """Extra specs: a call of their own on create and on get."""
+    """Extra specs: a call of their own on create and on get. Checked before
+    the flavor is created (Nova's rules: strings of 1 to 255 characters);
+    if Nova still refuses them, the new flavor is deleted again, so that a
+    failed create leaves nothing behind."""
+
+    def create_body(self, session: RegionSession, checked: dict, body: dict) -> dict:
+        for index, pair in enumerate(checked.get("extraSpecs") or []):
+            for part in ("keyName", "value"):
+                value = pair.get(part)
+                if isinstance(value, bool) or not isinstance(value, (str, int, float)) \
+                        or not 0 < len(str(value)) <= 255:
+                    raise BadRequest(f"extraSpecs[{index}].{part} must be a string of 1 to "
+                                     "255 characters")
+        return body
 
     def after_create(self, session: RegionSession, checked: dict, created: dict) -> None:
-        specs = {p["keyName"]: str(p["value"]) for p in checked.get("extraSpecs") or []}
-        if specs and created.get("id"):
-            answer = session.call("compute", "POST", f"/flavors/{quote(created['id'], '')}"
-                                  "/os-extra_specs", json={"extra_specs": specs})
-            if answer.status_code >= 300:
-                raise BadGateway(f"cloud region {session.name}: compute refused the extra "
-                                 f"specs of flavor {created['id']} ({answer.status_code})")
-            created["extra_specs"] = specs
+        specs = {str(p["keyName"]): str(p["value"]) for p in checked.get("extraSpecs") or []}
+        if not specs or not created.get("id"):
+            return
+        path = f"/flavors/{quote(created['id'], '')}"
+        answer = session.call("compute", "POST", f"{path}/os-extra_specs",
+                              json={"extra_specs": specs})
+        if answer.status_code >= 300:
+            session.call("compute", "DELETE", path)  # nothing half-made stays
+            raise BadRequest(f"cloud region {session.name}: compute refused the extra specs "
+                             f"({answer.status_code}); the flavor was not created")
+        created["extra_specs"] = specs
 
     def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
         if not one or "extra_specs" in doc or not doc.get("id"):

@@ -116,6 +116,19 @@ class ResourceApi:
         _refused(session, resource, answer)
         return Response(204, [], b"")
 
+    def methods(self, name: str, item: bool, otherwise: tuple[str, ...]) -> tuple[str, ...]:
+        """The HTTP methods of a declared resource's collection or item path."""
+        resource = self.declared.get(name)
+        if resource is None:
+            return otherwise  # answered 404 by the action
+        if item:
+            wanted = {"get": "GET", "delete": "DELETE"}
+        elif resource.singleton:
+            wanted = {"get": "GET"}
+        else:
+            wanted = {"list": "GET", "create": "POST"}
+        return tuple(sorted({m for op, m in wanted.items() if op in resource.operations}))
+
     # Helpers ------------------------------------------------------------------
 
     def _resource(self, name: str, operation: str) -> Resource:

@@ -58,6 +58,13 @@ class OpenStackPlugin(Service):
         super().check_unrouted(request)
         checked_rest(request.raw_path or request.path, 0)
 
+    def allowed_methods(self, route: Route, params: dict[str, str]) -> tuple[str, ...]:
+        # A declared resource answers the methods of its declared operations.
+        if route.action in ("collection", "item"):
+            return self.resources.methods(params["resource"], route.action == "item",
+                                          route.methods)
+        return route.methods
+
     def admit(self, route: Route, params: Mapping[str, str]) -> bool:
         # Only the configured plugin names exist; anything else is a 404.
         return "plugin" not in params or params["plugin"] in self.names

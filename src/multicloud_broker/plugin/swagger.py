@@ -89,7 +89,6 @@ def swagger_document(resources: Mapping[str, Resource], plugin: str) -> dict:
                                 "declared. Errors are {\"error\": \"...\"}."},
         "basePath": "/",
         "consumes": ["application/json"],
-        "produces": ["application/json"],
         "tags": tags,
         "paths": paths,
         "parameters": parameters,
@@ -133,6 +132,10 @@ def _paths(resource: Resource, plugin: str, version: str) -> dict[str, dict]:
                           "default": _ref("responses", "Failure")}}
         if extra:
             operation["parameters"] = extra
+        # Per operation, not for the document: a delete's 204 has no body, so
+        # no media type (Swagger 2.0 cannot say so per answer).
+        if verb != "delete":
+            operation["produces"] = ["application/json"]
         return operation
 
     coll_ops: dict[str, dict] = {}
@@ -254,12 +257,16 @@ def _schema(f: Field, request: bool) -> dict:
             schema["type"] = f.type
         if request and f.required and f.type == "string":
             schema["minLength"] = 1  # "" counts as missing
-        if f.enum is not None:
+        # Bounds hold for what we accept; an answer is the cloud's value, of
+        # the declared type (convert.from_cloud sees to it), or null.
+        if request and f.enum is not None:
             schema["enum"] = list(f.enum)
-        if f.minimum is not None:
+        if request and f.minimum is not None:
             schema["minimum"] = f.minimum
-        if f.maximum is not None:
+        if request and f.maximum is not None:
             schema["maximum"] = f.maximum
+        if not request:
+            schema["x-nullable"] = True
         if f.fields is not None:
             subs = [s for s in f.fields if (s.accepted if request else s.answered)]
             schema["properties"] = {s.name: _schema(s, request) for s in subs}
