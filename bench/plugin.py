@@ -800,8 +800,8 @@ ONAP_ATTEMPT: dict = {
         "ruamel.yaml 0.17.1 (yanked), httplib2 0.19.1, python-memcached, onaphpadriver "
         "(pike); tox says py36. pyenv has 3.6.15: `python3.6 -m venv`.",
         "`pip install -r pike/requirements.txt` with the venv's pip 18.1 FAILED: it picked "
-        "asgiref, then sqlparse, releases that need Python >= 3.10 ("asgiref requires "
-        "Python '>=3.10' but the running Python is 3.6.15"). Fixed by `pip install "
+        "asgiref, then sqlparse, releases that need Python >= 3.10 (asgiref requires "
+        "Python '>=3.10' but the running Python is 3.6.15). Fixed by `pip install "
         "pip==21.3.1` first (its resolver skips them); then every pin installed from PyPI "
         "in ~20 s (ruamel.yaml 0.17.1 with a 'yanked' warning).",
         "uWSGI (not in requirements.txt; run.sh starts it): `pip install uwsgi==2.0.23` "

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench import machine, modes, report
+from bench import plugin as plugin_section
 from bench.ab import run_ab
 from bench.procs import StartError, descendants, wait_http
 from multicloud_broker import warnings_log
@@ -39,8 +40,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,100,1000",
                    help="concurrency levels to run, from 1,100,1000 (default: all)")
     p.add_argument("--sections", default="vim_types,forward,slow",
-                   help="any of vim_types, forward, slow, resilience (default: the "
-                        "first three; resilience holds 15,000 connections, ~3 min)")
+                   help="any of vim_types, forward, slow, resilience, plugin (default: the "
+                        "first three; resilience holds 15,000 connections, ~3 min; plugin "
+                        "runs Keystone, the OpenStack simulator, the plugin and the broker, "
+                        "~10 min, see bench/plugin.py)")
     p.add_argument("--resilience-seconds", type=float, default=35,
                    help="time under attack per framework in section resilience, after "
                         "the ramp (ramp + this < keepalive_timeout, or the idle ones go)")
@@ -94,7 +97,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--stdout-pipe", action="store_true",
                    help="our brokers log access lines to stdout, a pipe the harness "
                         "drains (as in a container), instead of to a file")
+    plugin_section.add_options(p, prefix="plugin-")  # --plugin-levels, --plugin-combos...
     args = p.parse_args(argv)
+    plugin_section.finish_args(p, args)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
     unknown = [c for c in args.levels if c not in LEVELS]
     if unknown:
@@ -321,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
             from bench import resilience
             resilience.run(ctx, out_dir, stem, seconds=args.resilience_seconds,
                            ramp=args.resilience_ramp, meta=meta)
+        if "plugin" in args.sections:
+            for path in plugin_section.run(args, ctx, tools, out_dir, stem, meta):
+                print(f"bench: wrote {path}")
         if args.profile:
             profile(args, tools, ctx, out_dir, stem, meta)
     except KeyboardInterrupt:

@@ -161,3 +161,37 @@ def test_the_plugin_documents_its_api(chain: Chain) -> None:
     document = reply.json()
     assert document["swagger"] == "2.0"
     assert any(p.endswith("/{tenantid}/networks") for p in document["paths"])
+
+
+def _rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_ten_thousand_servers_are_listed_a_page_at_a_time(chain: Chain) -> None:
+    """The answer streams page by page (no Content-Length): the plugin holds one
+    page of the cloud's answer, not the listing (its memory is measured)."""
+    ks = chain.keystone
+    project_name = unique("bulk")
+    project = ks.add_project(project_name)
+    admin = ks.admin_session()
+    user = admin.get(f"{ks.url}/users?name={ks.admin_user}").json()["users"][0]["id"]
+    role = admin.get(f"{ks.url}/roles?name=admin").json()["roles"][0]["id"]
+    admin.put(f"{ks.url}/projects/{project}/users/{user}/roles/{role}")  # the region's user
+    chain.sim.seed_servers(project, 10_000, prefix=project_name)
+    path = chain.v0(f"{project}/servers")
+    call(chain, "GET", chain.v0(f"{chain.tenant}/servers"))  # warm: code and sessions loaded
+    before = _rss_kib(chain.plugin.pid)
+    reply = call(chain, "GET", path)
+    after = _rss_kib(chain.plugin.pid)
+    assert reply.status == 200, reply
+    assert reply.header("Content-Length") is None  # streamed
+    servers = reply.json()["servers"]
+    assert len(servers) == 10_000 and len({s["id"] for s in servers}) == 10_000
+    assert {s["name"] for s in servers} == {f"{project_name}-{i}" for i in range(10_000)}
+    # 2.5 MiB went out, from ten pages of 1,000 of Nova's documents; one page
+    # parsed takes about 12 MiB (measured), ten held at once ten times that.
+    assert len(reply.body) > 2 << 20
+    assert after - before < 32 << 10, (before, after)

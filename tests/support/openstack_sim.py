@@ -74,6 +74,11 @@ class OpenStackSim:
         """Forget cached token validations (a revoked token is refused at once)."""
         self._call("DELETE", "/tokens")
 
+    def seed_servers(self, project_id: str, count: int, prefix: str = "seed") -> int:
+        """`count` ACTIVE servers of the project at once; how many there are now."""
+        return self._call("POST", "/seed", {"servers": count, "project_id": project_id,
+                                            "prefix": prefix})["servers"]
+
     def reset(self) -> None:
         """Everything back to the seeds: no servers, faults, counts or cached tokens."""
         self._call("POST", "/reset")

@@ -44,6 +44,8 @@ Test-only control API, no token, under ``R/_sim/``::
     DELETE /_sim/tokens         forget cached token validations
     POST   /_sim/reset          back to the start: seeds only; no faults, counts or
                                 cached tokens
+    POST   /_sim/seed           {"servers": N, "project_id": P, "prefix": "seed"}: N ACTIVE
+                                servers of P at once (large listings) -> 201
 
 Services S: compute, network, image, volume, orchestration (or nova, neutron,
 glance, cinder, block-storage, volumev3, heat). ``count`` is how many times

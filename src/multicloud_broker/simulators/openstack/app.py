@@ -296,6 +296,15 @@ class SimulatorApp:
             if path == "/tokens" and method == "DELETE":
                 self.cloud.validator.flush()
                 return Response.empty(204)
+            if path == "/seed" and method == "POST":
+                spec = request.json_object()
+                count, project = spec.get("servers"), spec.get("project_id")
+                if not isinstance(count, int) or not 0 < count <= 100000 \
+                        or not isinstance(project, str):
+                    raise ApiError(400, "servers (1 to 100000) and project_id are required")
+                total = self.cloud.compute.seed_servers(project, count,
+                                                        str(spec.get("prefix") or "seed"))
+                return Response.json(201, {"servers": total})
             if path == "/reset" and method == "POST":
                 self.cloud.reset()
                 return Response.empty(204)

@@ -572,6 +572,28 @@ class Compute(Service):
                          lambda: self._finish_build(server_id, failure))
         return server
 
+    def seed_servers(self, project_id: str, count: int, prefix: str) -> int:
+        """`count` ACTIVE servers of `project_id` at once, for tests of large
+        listings (no quota, ports or volumes); returns how many exist now."""
+        flavor = self.flavors["1"]
+        now = self.store.now()
+        for index in range(count):
+            server_id = new_id()
+            self.servers[server_id] = {
+                "id": server_id, "name": f"{prefix}-{index}", "project_id": project_id,
+                "user_id": "", "flavor": {k: v for k, v in flavor.items()
+                                          if not k.startswith("_")},
+                "image_id": "", "status": "ACTIVE", "vm_state": "active", "task_state": None,
+                "power_state": 1, "created": now, "updated": now, "launched_at": now,
+                "metadata": {}, "az": "nova", "requested_az": None, "host": "compute-1",
+                "ports": [], "volumes": [], "key_name": None, "security_groups": ["default"],
+                "fault": None, "seq": self.store.seq(), "description": None, "tags": [],
+                "locked": False, "user_data": None, "admin_pass": "",
+                "reservation_id": "r-seed", "launch_index": index, "config_drive": False,
+                "access_ipv4": "", "access_ipv6": "", "hostname": f"{prefix}-{index}",
+                "instance_name": f"instance-{self.store.seq():08x}", "claimed": False}
+        return len(self.servers)
+
     def _attach_boot_volumes(self, ctx, server: dict, mappings: list[dict], flavor: dict) -> None:
         volumes = self.cloud.volume
         ordered = sorted(mappings, key=lambda m: (str(m.get("boot_index", "")) != "0",
