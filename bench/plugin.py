@@ -80,6 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="keep the scratch directory (configs, server logs)")
     p.add_argument("--workers", type=int, default=2, help="workers of the broker and the plugin")
     p.add_argument("--time-limit", type=float, default=120, help="bound of one ab/driver run, s")
+    p.add_argument("--rewrite", metavar="JSON",
+                   help="only rewrite the .md of an earlier <stem>-plugin.json")
     return finish_args(p, p.parse_args(argv))
 
 
@@ -97,6 +99,10 @@ def add_options(p: argparse.ArgumentParser, prefix: str = "") -> None:
                    help="skip the runs straight to the plugin and to the simulator")
     p.add_argument(f"--{prefix}scale", dest="plugin_scale", type=float, default=1.0,
                    help="multiply every request and cycle count (e.g. 0.2)")
+    p.add_argument(f"--{prefix}port-quota", dest="plugin_port_quota", type=int, default=-1,
+                   help="the admin project's Neutron port quota in the simulator (default -1, "
+                        "unlimited: 1,000 ports in flight exceed the default 500; 0 keeps "
+                        "the default)")
     p.add_argument(f"--{prefix}stock-simulator", dest="plugin_stock_sim", action="store_true",
                    help="run the simulator as it is, without TCP_NODELAY (bench/sim_nodelay.py "
                         "says why: 40 ms per call on a kept-alive connection)")
@@ -122,6 +128,7 @@ class Cloud:
 
     ctx: modes.Context
     stock: bool = False       # the simulator without bench/sim_nodelay.py's TCP_NODELAY
+    port_quota: int = 0       # the admin project's port quota, if not 0 (-1: unlimited)
     keystone: object = None   # LocalKeystone
     sim: Proc | None = None
     sim_port: int = 0
@@ -157,6 +164,11 @@ class Cloud:
         self.inventory = ctx.tmp / "inventory.sqlite"
         self._add_region()
         self.network = self._make_network()
+        if self.port_quota:
+            # Neutron's default (and the simulator's) is 500 ports per project:
+            # 1,000 creates in flight would be refused with 409 OverQuota.
+            self.sim_call("PUT", f"/network/v2.0/quotas/{self.tenant}",
+                          {"quota": {"port": self.port_quota}})
 
     @property
     def sim_url(self) -> str:
@@ -327,6 +339,36 @@ class Section:
         return {name: proc.log_counts() for name, proc in procs.items() if proc is not None}
 
     @staticmethod
+    def _err_sizes(procs: dict[str, Proc]) -> dict[str, int]:
+        out = {}
+        for name, proc in procs.items():
+            try:
+                out[name] = proc.err_path.stat().st_size if proc is not None else 0
+            except OSError:
+                out[name] = 0
+        return out
+
+    @staticmethod
+    def _errors_since(procs: dict[str, Proc], sizes: dict[str, int]) -> dict[str, str]:
+        """The first ERROR of each server's stderr during a run, with what follows
+        it (a traceback), to see what a 5xx was."""
+        out = {}
+        for name, proc in procs.items():
+            if proc is None:
+                continue
+            try:
+                with open(proc.err_path, "rb") as handle:
+                    handle.seek(sizes.get(name, 0))
+                    text = handle.read(1 << 20).decode(errors="replace")
+            except OSError:
+                continue
+            at = text.find(" ERROR ")
+            if at >= 0:
+                start = text.rfind("\n", 0, at) + 1
+                out[name] = text[start:start + 3000]
+        return out
+
+    @staticmethod
     def _log_delta(before: dict, after: dict) -> dict[str, int]:
         out = {}
         for name, counts in after.items():
@@ -348,6 +390,7 @@ class Section:
               flush=True)
         csv = self.ctx.tmp / f"{case}-{target}-{combo}-c{conc}{'-k' if keepalive else ''}.csv"
         logs = self._logs(servers)
+        sizes = self._err_sizes(servers)
         ours = _our_pids()
         before = machine.cpu_ticks()
         result = run_ab(self.tools["ab"], f"http://127.0.0.1:{port}{path}", n, conc, csv,
@@ -361,6 +404,7 @@ class Section:
         record["other_cpu_share"] = round(
             other / max(result.wall_s, 0.001) / (os.cpu_count() or 1), 3)
         record["server_log"] = self._log_delta(logs, self._logs(servers))
+        record["server_errors"] = self._errors_since(servers, sizes)
         self.runs.append(record)
         print(f"bench:   {result.rps or 0:9.1f} req/s  failed {result.failed}  "
               f"non-2xx {result.non_2xx}  never done {result.not_done}  "
@@ -383,6 +427,7 @@ class Section:
                   "started": _now(), "driver": None, "error": ""}
         print(f"bench: plugin cycle broker    {combo:15} {n} cycles, {conc} threads", flush=True)
         logs = self._logs(servers)
+        sizes = self._err_sizes(servers)
         ours = _our_pids()
         before = machine.cpu_ticks()
         import resource
@@ -407,6 +452,7 @@ class Section:
         other = machine.foreign_cpu_seconds(before, after, ours)
         record["other_cpu_share"] = round(other / max(wall, 0.001) / (os.cpu_count() or 1), 3)
         record["server_log"] = self._log_delta(logs, self._logs(servers))
+        record["server_errors"] = self._errors_since(servers, sizes)
         self.runs.append(record)
         d = record["driver"]
         if d:
@@ -458,13 +504,14 @@ def run(args: argparse.Namespace, ctx: modes.Context, tools: dict[str, str], out
         stem: str, meta: dict) -> list[Path]:
     """The whole section; its result files (written also when interrupted)."""
     section = Section(args, ctx, tools)
-    cloud = Cloud(ctx, stock=args.plugin_stock_sim)
+    cloud = Cloud(ctx, stock=args.plugin_stock_sim, port_quota=args.plugin_port_quota)
     data = {"meta": {**meta, "section": "plugin", "section_started": _now(),
                      "workers": ctx.workers,
                      "list_requests": {c: section.list_requests(c)
                                        for c in args.plugin_levels},
                      "cycles": {c: section.cycles(c) for c in args.plugin_cycle_levels},
                      "combos": args.plugin_combos,
+                     "port_quota": args.plugin_port_quota,
                      "simulator": ("stock (python -m multicloud_broker.simulators.openstack)"
                                    if args.plugin_stock_sim else
                                    "with TCP_NODELAY (python -m bench.sim_nodelay)"),
@@ -595,7 +642,16 @@ def _log_text(record: dict) -> str:
     if not logged:
         return ""
     message, count = max(logged.items(), key=lambda kv: kv[1])
-    return f"; logged {sum(logged.values())} warnings/errors (most: {count} x {message[:100]})"
+    return f"logged {sum(logged.values())} warnings/errors (most: {count} x {message[:100]})"
+
+
+def _notes(record: dict, *extra: str) -> str:
+    parts = [e for e in extra if e]
+    if record.get("other_cpu_share", 0) > 0.05:
+        parts.append(f"other processes {record['other_cpu_share']:.0%}")
+    if _log_text(record):
+        parts.append(_log_text(record))
+    return "; ".join(parts)
 
 
 def markdown(data: dict) -> str:
@@ -623,7 +679,9 @@ def markdown(data: dict) -> str:
         "and server backend for both (the combination named in each row); the region "
         f"`{OWNER}/{REGION}` in SQLite with the Keystone admin's credentials; the "
         "simulator: one gevent process (`--quiet`), validating tokens with Keystone "
-        "(cached). Defaults otherwise (`max_connections_per_plugin` 500 per worker).",
+        f"(cached), {meta.get('simulator', '?')}; the admin project's port quota "
+        f"{_quota(meta.get('port_quota'))}. Defaults otherwise "
+        "(`max_connections_per_plugin` 500 per broker worker).",
         "",
         "Paths (tenant = the admin project's id):",
         "",
@@ -648,11 +706,40 @@ def markdown(data: dict) -> str:
     lines += _list_tables(runs)
     lines += _overhead_table(runs)
     lines += _cycle_table(runs)
+    lines += _errors_md(runs)
     if "ports_left_on_network" in meta:
         lines += [f"Ports left on the bench network at the end: "
                   f"{meta['ports_left_on_network']}.", ""]
     lines += _onap_md(meta.get("onap_plugin") or ONAP_ATTEMPT)
     return "\n".join(lines) + "\n"
+
+
+def _quota(value) -> str:
+    if value is None or value == 0:
+        return "left at the simulator's default (500, as Neutron's)"
+    return "unlimited (-1)" if value < 0 else f"{value}"
+
+
+def _errors_md(runs: list[dict]) -> list[str]:
+    """The first error each server logged in a run, and the first answer of each
+    kind of failed call of the cycle driver."""
+    lines = []
+    for r in runs:
+        where = (f"{r['case']} {r['target']} {r['combo'] or '-'} -c {r['concurrency']}"
+                 + (" -k" if r.get("keepalive") and r["case"] == "list" else ""))
+        samples = (r.get("driver") or {}).get("failure_samples") or {}
+        for kind, text in samples.items():
+            lines.append(f"- {where}: `{kind}`: {text[:200]!r}")
+        for server, text in (r.get("server_errors") or {}).items():
+            first = text.strip().splitlines()
+            tail = [line for line in first[1:] if line.strip()][-1:] if len(first) > 1 else []
+            lines.append(f"- {where}: {server} logged: `{first[0][:220]}`"
+                         + (f" ... `{tail[0].strip()[:200]}`" if tail else ""))
+    if not lines:
+        return []
+    return ["## Failures and errors, first of each run", "",
+            "(whole excerpts in the JSON: `server_errors`, `driver.failure_samples`)", "",
+            *lines, ""]
 
 
 def _source(meta: dict) -> str:
@@ -683,10 +770,7 @@ def _list_tables(runs: list[dict]) -> list[str]:
                     f"| {r['target']} | {r['combo'] or '-'} | {_n(a.get('rps'))} | "
                     f"{_ms(lat.get('50'))} | {_ms(lat.get('90'))} | {_ms(lat.get('99'))} | "
                     f"{_ms(lat.get('100'))} | {_bad_ab(a) if a else r['error'][:80]} | "
-                    f"{_cpu_text(r.get('cpu_s', {}), a.get('wall_s'))} | "
-                    + (f"other processes {r['other_cpu_share']:.0%}"
-                       if r.get("other_cpu_share", 0) > 0.05 else "")
-                    + _log_text(r) + " |")
+                    f"{_cpu_text(r.get('cpu_s', {}), a.get('wall_s'))} | {_notes(r)} |")
             lines.append("")
     return lines
 
@@ -744,8 +828,6 @@ def _cycle_table(runs: list[dict]) -> list[str]:
             extra.append("stopped by the time limit")
         if d.get("threads_still_running"):
             extra.append(f"{d['threads_still_running']} threads hung")
-        if r.get("other_cpu_share", 0) > 0.05:
-            extra.append(f"other processes {r['other_cpu_share']:.0%}")
         pm, dm, cm = d["post_ms"], d["delete_ms"], d["cycle_ms"]
         lines.append(
             f"| {r['concurrency']} | {r['combo']} | {d['cycles_ok']:,} / {d['cycles_asked']:,} "
@@ -753,7 +835,7 @@ def _cycle_table(runs: list[dict]) -> list[str]:
             f"{_ms(pm.get('99'))} | {_ms(dm.get('50'))} / {_ms(dm.get('99'))} | "
             f"{_ms(cm.get('50'))} / {_ms(cm.get('99'))} / {_ms(cm.get('100'))} | {fails} | "
             f"{_cpu_text(r.get('cpu_s', {}), d.get('wall_s'))} | "
-            f"{'; '.join(extra)}{_log_text(r)} |")
+            f"{_notes(r, *extra)} |")
     lines.append("")
     return lines
 
@@ -852,6 +934,12 @@ def main(argv: list[str] | None = None) -> int:
     from multicloud_broker import warnings_log
     warnings_log.install()
     args = parse_args(argv)
+    if args.rewrite:
+        path = Path(args.rewrite)
+        out = path.with_suffix(".md")
+        out.write_text(markdown(json.loads(path.read_text())))
+        print(f"bench: wrote {out}")
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     tools, tool_notes = machine.find_tools(install=not args.no_install)
     if "ab" not in tools:

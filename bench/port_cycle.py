@@ -69,6 +69,7 @@ class Driver:
         self.delete_ms: list[float] = []
         self.cycle_ms: list[float] = []
         self.failures: dict[str, int] = {}
+        self.samples: dict[str, str] = {}  # the first answer (or error) of each kind
         self.cycles_ok = 0
         self.left_behind = 0  # created, then the DELETE failed
         self.connections = 0  # opened in all (1 per thread unless some failed)
@@ -86,9 +87,12 @@ class Driver:
             self.connections += 1
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.args.timeout)
 
-    def _fail(self, kind: str) -> None:
+    def _fail(self, kind: str, sample: object = b"") -> None:
         with self.lock:
             self.failures[kind] = self.failures.get(kind, 0) + 1
+            if kind not in self.samples:
+                text = sample.decode(errors="replace") if isinstance(sample, bytes) else str(sample)
+                self.samples[kind] = text[:300]
 
     def _call(self, conn: http.client.HTTPConnection, method: str, path: str,
               body: bytes | None) -> tuple[int, bytes, float]:
@@ -114,7 +118,7 @@ class Driver:
                 try:
                     status, data, ms = self._call(conn, "POST", self.path, body)
                 except (OSError, http.client.HTTPException) as exc:
-                    self._fail(f"POST {type(exc).__name__}")
+                    self._fail(f"POST {type(exc).__name__}", exc)
                     conn.close()
                     conn = self._connect()
                     continue
@@ -126,19 +130,19 @@ class Driver:
                         pass
                 if not port_id:
                     self._fail(f"POST HTTP {status}" + ("" if status not in OK_CREATE
-                                                        else " without an id"))
+                                                        else " without an id"), data)
                     continue
                 posts.append(ms)
                 try:
-                    status, _, ms = self._call(conn, "DELETE", f"{self.path}/{port_id}", None)
+                    status, answer, ms = self._call(conn, "DELETE", f"{self.path}/{port_id}", None)
                 except (OSError, http.client.HTTPException) as exc:
-                    self._fail(f"DELETE {type(exc).__name__}")
+                    self._fail(f"DELETE {type(exc).__name__}", exc)
                     left += 1
                     conn.close()
                     conn = self._connect()
                     continue
                 if status not in OK_DELETE:
-                    self._fail(f"DELETE HTTP {status}")
+                    self._fail(f"DELETE HTTP {status}", answer)
                     left += 1
                     continue
                 deletes.append(ms)
@@ -173,6 +177,7 @@ class Driver:
             "cycles_asked": self.args.cycles, "concurrency": self.args.concurrency,
             "cycles_started": self.taken, "cycles_ok": self.cycles_ok,
             "calls_ok": calls_ok, "calls_failed": failed, "failures": self.failures,
+            "failure_samples": self.samples,
             "ports_left_behind": self.left_behind, "threads_still_running": hung,
             "connections_opened": self.connections, "keepalive": not self.args.no_keepalive,
             "wall_s": round(wall, 3),

@@ -51,25 +51,25 @@ def region_record(keystone: LocalKeystone, region_id: str = REGION, password: st
     return CloudRegion(OWNER, region_id, "openstack", "ocata", access=CloudAccess(**fields))
 
 
-def chain_config(inventory: Path, **plugin: object) -> dict:
-    return {"DEFAULT": {"graceful_shutdown_timeout": 5},
+def chain_config(inventory: Path, log_level: str = "INFO", **plugin: object) -> dict:
+    return {"DEFAULT": {"graceful_shutdown_timeout": 5, "log_level": log_level},
             "inventory": {"backend": "sqlite", "sqlite_path": str(inventory)},
             "openstack_plugin": {"read_timeout": 3, "connect_timeout": 2, **plugin}}
 
 
 def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, framework: str,
                 backend: str | None = None, plugin_workers: int = 1,
-                **plugin_options: object) -> Chain:
+                log_level: str = "INFO", **plugin_options: object) -> Chain:
     """Broker (one worker) and plugin processes on a fresh inventory."""
     inventory = workdir / "inventory.sqlite"
     SqliteInventory(str(inventory)).add(region_record(keystone))
     broker_port = free_port()
     plugin = PluginProcess(workdir, chain_config(
-        inventory, broker_url=f"http://127.0.0.1:{broker_port}", **plugin_options),
+        inventory, log_level, broker_url=f"http://127.0.0.1:{broker_port}", **plugin_options),
         web_framework=framework, workers=plugin_workers, name="plugin")
     plugin.server_backend = backend
     plugin.start()
-    broker_conf = chain_config(inventory)
+    broker_conf = chain_config(inventory, log_level)
     broker_conf["plugins"] = {"endpoints": {PLUGIN: plugin.url}}
     try:
         broker = BrokerProcess(workdir, broker_conf, web_framework=framework, workers=1,
