@@ -87,17 +87,24 @@ def test_the_openstack_command_works_through_multicloud(chain: Chain, tmp_path: 
            "OS_PROJECT_DOMAIN_NAME": "Default", "OS_REGION_NAME": ks.region,
            "OS_IDENTITY_API_VERSION": "3"}
     name = f"osc-{uuid.uuid4().hex[:6]}"
-
-    def openstack(*args: str) -> str:
-        done = subprocess.run(["openstack", *args, "-f", "json"], env=env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout
-
-    created = json.loads(openstack("network", "create", name))
-    assert created["name"] == name
-    assert name in [n["Name"] for n in json.loads(openstack("network", "list"))]
-    assert isinstance(json.loads(openstack("server", "list")), list)
-    subprocess.run(["openstack", "network", "delete", name], env=env, check=True,
-                   capture_output=True, timeout=120)
-    assert name not in [n["Name"] for n in json.loads(openstack("network", "list"))]
+    image_file = tmp_path / "disk.raw"
+    image_file.write_bytes(os.urandom(3000))
+    # One `openstack` process (its interactive shell reads the commands from
+    # stdin): it starts in seconds, each command then in milliseconds.
+    commands = [
+        f"network create {name} -f value -c name",
+        "network list -f value -c Name",
+        "server list -f value -c ID",
+        f"image create --file {image_file} --disk-format raw --container-format bare "
+        f"{name} -f value -c status -c size",
+        f"network delete {name}",
+        "network list -f value -c Name",
+    ]
+    done = subprocess.run(["openstack"], input="\n".join(commands) + "\n", env=env,
+                          capture_output=True, text=True, timeout=120)
+    # (its interactive shell ends with status 1 at the end of its input)
+    assert "Error" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+    lines = done.stdout.split()
+    # created (1), listed (2), gone from the last list: two lines name it
+    assert lines.count(name) == 2, done.stdout
+    assert "active" in lines and "3000" in lines, done.stdout

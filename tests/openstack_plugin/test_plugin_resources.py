@@ -115,6 +115,28 @@ def test_a_server_boots_from_the_image_on_a_port(chain: Chain) -> None:
     assert call(chain, "DELETE", f"{base}/servers/{server['id']}").status == 204
 
 
+def test_a_server_boots_from_a_volume(chain: Chain) -> None:
+    base = chain.v0(chain.tenant)
+    image = next(i for i in call(chain, "GET", f"{base}/images").json()["images"]
+                 if i["name"].startswith("cirros"))
+    cloud = sdk(chain)
+    volume = cloud.block_storage.create_volume(name=unique("boot"), size=1,
+                                               image_id=image["id"])
+    cloud.block_storage.wait_for_status(volume, "available", wait=30)
+    net = call(chain, "POST", f"{base}/networks", {"name": unique("net"), "shared": False}).json()
+    port = call(chain, "POST", f"{base}/ports", {"name": unique("p"),
+                                                 "networkId": net["id"]}).json()
+    reply = call(chain, "POST", f"{base}/servers", {
+        "name": unique("vm"), "flavorId": "1", "boot": {"type": 1, "volumeId": volume.id},
+        "nicArray": [{"portId": port["id"]}]})
+    assert reply.status == 202, reply
+    server = reply.json()
+    assert server["boot"] == {"type": 1, "volumeId": volume.id}
+    attached = cloud.compute.wait_for_server(cloud.compute.get_server(server["id"]), wait=30)
+    assert [v["id"] for v in attached.attached_volumes] == [volume.id]
+    assert call(chain, "DELETE", f"{base}/servers/{server['id']}").status == 204
+
+
 def test_flavor_with_extra_specs(chain: Chain) -> None:
     base = chain.v0(chain.tenant)
     name = unique("flv")
