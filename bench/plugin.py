@@ -63,7 +63,7 @@ PLUGIN = "multicloud-ocata"
 FRAMEWORKS = ("pecan", "django")
 COMBOS = tuple(f"{fw}-{be}" for be in modes.BACKENDS for fw in FRAMEWORKS)
 # ab -n per level (list) and cycles per level (port create+delete); --quick divides.
-LIST_REQUESTS = {1: 300, 100: 3000, 1000: 5000}
+LIST_REQUESTS = {1: 300, 100: 2000, 1000: 4000}
 CYCLES = {1: 100, 100: 1000, 1000: 2000}
 PASSWORD_ENV = "BENCH_PLUGIN_REGION_PASSWORD"
 
@@ -545,6 +545,9 @@ def run(args: argparse.Namespace, ctx: modes.Context, tools: dict[str, str], out
                 print(f"bench:   NOT RUN {combo}: {exc}", flush=True)
                 pair.stop()
                 continue
+            except BaseException:  # SIGTERM (SystemExit), ^C: stop what started
+                pair.stop()
+                raise
             try:
                 servers = {"simulator": cloud.sim, "plugin": pair.plugin, "broker": pair.broker}
                 parts = {**cloud.procs(), **pair.procs()}
@@ -565,6 +568,9 @@ def run(args: argparse.Namespace, ctx: modes.Context, tools: dict[str, str], out
                 pair.stop()
     except KeyboardInterrupt:
         notes.append("interrupted: results are partial")
+    except SystemExit:
+        notes.append("stopped by a signal: results are partial")
+        raise
     except StartError as exc:
         notes.append(f"section not run: {exc}")
         print(f"bench: plugin section NOT RUN: {exc}", flush=True)
@@ -577,10 +583,17 @@ def run(args: argparse.Namespace, ctx: modes.Context, tools: dict[str, str], out
             notes.append(f"could not count the ports left: {exc}")
         cloud.stop()
         data["meta"]["section_finished"] = _now()
+        paths = _write(data, out_dir, stem) if section.runs else []
+    return paths
+
+
+def _write(data: dict, out_dir: Path, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{stem}-plugin.json", out_dir / f"{stem}-plugin.md"]
     paths[0].write_text(json.dumps(data, indent=1, default=str) + "\n")
     paths[1].write_text(markdown(data))
+    for path in paths:
+        print(f"bench: wrote {path}", flush=True)
     return paths
 
 
@@ -959,14 +972,12 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine.machine(), "versions": machine.versions(tools),
             "source": machine.source_state(REPO), "notes": notes, "scratch_dir": str(tmp)}
     try:
-        paths = run(args, ctx, tools, Path(args.out), stem, meta)
+        run(args, ctx, tools, Path(args.out), stem, meta)
     finally:
         if args.keep_tmp:
             print(f"bench: scratch files kept in {tmp}")
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-    for path in paths:
-        print(f"bench: wrote {path}")
     return 0
 
 

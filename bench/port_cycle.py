@@ -3,8 +3,8 @@
 ab sends one request over and over; a create+delete cycle needs the id the
 POST answered, so this is a small load driver of its own: CONCURRENCY
 threads, each with one kept-alive HTTP/1.1 connection (http.client; with
---no-keepalive a new one per call) to 127.0.0.1, take cycles from a shared count until CYCLES are done (or
---time-limit passes). A cycle is
+--no-keepalive a new one per call) to 127.0.0.1, take cycles from a shared
+count until CYCLES are done (or --time-limit passes). A cycle is
 
     POST {base}/ports {"name": "<unique>", "networkId": NET}  -> 200/201/202 with an "id"
     DELETE {base}/ports/{id}                                  -> 204 (or 200/202)
@@ -109,7 +109,7 @@ class Driver:
         conn = self._connect()
         posts, deletes, cycles = [], [], []
         ok = left = 0
-        self.start_gate.wait()
+        self.start_gate.wait(timeout=120)
         try:
             while self.take():
                 began = time.perf_counter()
@@ -165,7 +165,7 @@ class Driver:
             thread.start()
         self.deadline = time.monotonic() + self.args.time_limit
         started = time.perf_counter()
-        self.start_gate.wait()
+        self.start_gate.wait(timeout=120)
         for thread in threads:
             # Every call is bounded by --timeout, each thread by the deadline.
             thread.join(self.args.time_limit + 3 * self.args.timeout + 10)

@@ -327,8 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             resilience.run(ctx, out_dir, stem, seconds=args.resilience_seconds,
                            ramp=args.resilience_ramp, meta=meta)
         if "plugin" in args.sections:
-            for path in plugin_section.run(args, ctx, tools, out_dir, stem, meta):
-                print(f"bench: wrote {path}")
+            plugin_section.run(args, ctx, tools, out_dir, stem, meta)
         if args.profile:
             profile(args, tools, ctx, out_dir, stem, meta)
     except KeyboardInterrupt:

@@ -419,16 +419,18 @@ class Network(Service):
     # -- subnets ----------------------------------------------------------------
 
     def create_subnets(self, request: Request) -> Response:
-        bodies, bulk = self._bodies(request, "subnet")
-        for body in bodies:
-            self._check_fields(request.ctx, body, SUBNET_FIELDS, "subnet", True)
-        created = [self.create_subnet(request.ctx, body) for body in bodies]
-        docs = [self.render(request.ctx, s) for s in created]
-        return Response.json(201, {"subnets": docs} if bulk else {"subnet": docs[0]})
+        return self._create_each(request, "subnet", SUBNET_FIELDS, self.create_subnet)
 
-    def create_subnet(self, ctx, body: dict) -> dict:
-        """Create a subnet for `ctx` from a Neutron request body (Heat uses it)."""
-        self._check_fields(ctx, body, SUBNET_FIELDS, "subnet", True)
+    def _create_each(self, request: Request, kind: str, fields, create) -> Response:
+        """POST of one `kind` or of a bulk list: every body checked first."""
+        bodies, bulk = self._bodies(request, kind)
+        for body in bodies:
+            self._check_fields(request.ctx, body, fields, kind, True)
+        docs = [self.render(request.ctx, create(request.ctx, body)) for body in bodies]
+        return Response.json(201, {f"{kind}s": docs} if bulk else {kind: docs[0]})
+
+    def _usable_network(self, ctx, body: dict) -> dict:
+        """The network a new subnet or port names (400 without one, 404 if not usable)."""
         net_id = body.get("network_id")
         if not isinstance(net_id, str):
             raise ApiError(400, "Invalid input for operation: 'network_id' is required.",
@@ -436,6 +438,12 @@ class Network(Service):
         net = self.get(ctx, "network", net_id)
         if not (ctx.is_admin or net["project_id"] == ctx.project_id or net["shared"]):
             raise ApiError(404, f"Network {net_id} could not be found.", "NetworkNotFound")
+        return net
+
+    def create_subnet(self, ctx, body: dict) -> dict:
+        """Create a subnet for `ctx` from a Neutron request body (Heat uses it)."""
+        self._check_fields(ctx, body, SUBNET_FIELDS, "subnet", True)
+        self._usable_network(ctx, body)
         owner = self._owner(ctx, body)
         self._check_quota(owner, "subnet", 1)
         return self._new_subnet(owner, body)
@@ -633,23 +641,13 @@ class Network(Service):
     # -- ports --------------------------------------------------------------------
 
     def create_ports(self, request: Request) -> Response:
-        bodies, bulk = self._bodies(request, "port")
-        for body in bodies:
-            self._check_fields(request.ctx, body, PORT_FIELDS, "port", True)
-        created = [self.create_port(request.ctx, body) for body in bodies]
-        docs = [self.render(request.ctx, p) for p in created]
-        return Response.json(201, {"ports": docs} if bulk else {"port": docs[0]})
+        return self._create_each(request, "port", PORT_FIELDS, self.create_port)
 
     def create_port(self, ctx, body: dict) -> dict:
         """Create a port for `ctx` from a Neutron request body (Nova and Heat use it)."""
         self._check_fields(ctx, body, PORT_FIELDS, "port", True)
-        net_id = body.get("network_id")
-        if not isinstance(net_id, str):
-            raise ApiError(400, "Invalid input for operation: 'network_id' is required.",
-                           "HTTPBadRequest")
-        net = self.get(ctx, "network", net_id)
-        if not (ctx.is_admin or net["project_id"] == ctx.project_id or net["shared"]):
-            raise ApiError(404, f"Network {net_id} could not be found.", "NetworkNotFound")
+        net = self._usable_network(ctx, body)
+        net_id = net["id"]
         owner = self._owner(ctx, body)
         self._check_quota(owner, "port", 1)
         mac = body.get("mac_address")
