@@ -5,6 +5,7 @@ the cloud then holds (checked with openstacksdk, as OpenStack's own client)."""
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -135,6 +136,45 @@ def test_a_server_boots_from_a_volume(chain: Chain) -> None:
     attached = cloud.compute.wait_for_server(cloud.compute.get_server(server["id"]), wait=30)
     assert [v["id"] for v in attached.attached_volumes] == [volume.id]
     assert call(chain, "DELETE", f"{base}/servers/{server['id']}").status == 204
+
+
+def test_a_servers_volumes_are_attached_once_it_is_active(chain: Chain) -> None:
+    base = chain.v0(chain.tenant)
+    image = next(i for i in call(chain, "GET", f"{base}/images").json()["images"]
+                 if i["name"].startswith("cirros"))
+    cloud = sdk(chain)
+    volume = cloud.block_storage.create_volume(name=unique("data"), size=1)
+    cloud.block_storage.wait_for_status(volume, "available", wait=30)
+    net = call(chain, "POST", f"{base}/networks", {"name": unique("net"), "shared": False}).json()
+    port = call(chain, "POST", f"{base}/ports", {"name": unique("p"),
+                                                 "networkId": net["id"]}).json()
+    reply = call(chain, "POST", f"{base}/servers", {
+        "name": unique("vm"), "flavorId": "1", "boot": {"type": 2, "imageId": image["id"]},
+        "nicArray": [{"portId": port["id"]}], "volumeArray": [{"volumeId": volume.id}]})
+    assert reply.status == 202, reply
+    server = reply.json()
+    assert server["status"] == "ACTIVE" and server["volumeArray"] == [{"volumeId": volume.id}]
+    assert [v["id"] for v in cloud.compute.get_server(server["id"]).attached_volumes] == [
+        volume.id]
+    assert call(chain, "DELETE", f"{base}/servers/{server['id']}").status == 204
+
+
+def test_a_server_whose_volume_cannot_be_attached_is_not_left_behind(chain: Chain) -> None:
+    base = chain.v0(chain.tenant)
+    image = next(i for i in call(chain, "GET", f"{base}/images").json()["images"]
+                 if i["name"].startswith("cirros"))
+    name = unique("vm")
+    reply = call(chain, "POST", f"{base}/servers", {
+        "name": name, "flavorId": "1", "boot": {"type": 2, "imageId": image["id"]},
+        "nicArray": [], "volumeArray": [{"volumeId": "no-such-volume"}]})
+    assert reply.status == 400 and "no-such-volume" in reply.json()["error"], reply
+    cloud = sdk(chain)
+    for _ in range(50):
+        left = [s for s in cloud.compute.servers(name=name) if s.status != "DELETED"]
+        if not left:
+            break
+        time.sleep(0.1)
+    assert left == []
 
 
 def test_flavor_with_extra_specs(chain: Chain) -> None:

@@ -4,6 +4,7 @@ and Neutron beside Nova); and the tenants list (Keystone's projects)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from urllib.parse import quote
 
@@ -46,9 +47,12 @@ class Hook:
 
 
 class ServersHook(Hook):
-    """Boot source, server group and the answer's `boot`."""
+    """Boot source, server group, the volumes of `volumeArray` (attached once
+    the server is ACTIVE: Nova refuses them while it builds) and the
+    answer's `boot`."""
 
     refetch = True
+    POLL = 0.2  # seconds between looks at a building server
 
     def create_body(self, session: RegionSession, checked: dict, body: dict) -> dict:
         server = body["server"]
@@ -66,6 +70,39 @@ class ServersHook(Hook):
         if checked.get("serverGroup"):
             body["os:scheduler_hints"] = {"group": checked["serverGroup"]}
         return body
+
+    def after_create(self, session: RegionSession, checked: dict, created: dict) -> None:
+        volumes = [v["volumeId"] for v in checked.get("volumeArray") or []]
+        if not volumes:
+            return
+        path = f"/servers/{quote(created['id'], '')}"
+        try:
+            status = self._wait_active(session, path)
+            if status != "ACTIVE":
+                raise BadGateway(f"cloud region {session.name}: server {created['id']} is "
+                                 f"{status}, its volumes could not be attached")
+            for volume in volumes:
+                answer = session.call("compute", "POST", f"{path}/os-volume_attachments",
+                                      json={"volumeAttachment": {"volumeId": volume}})
+                if answer.status_code >= 300:
+                    raise BadRequest(f"cloud region {session.name}: compute refused to "
+                                     f"attach volume {volume} ({answer.status_code})")
+        except Exception:
+            session.call("compute", "DELETE", path)  # no server without its volumes
+            raise
+        after = (_json_or_none(session.call("compute", "GET", path)) or {}).get("server")
+        created.update(after if isinstance(after, dict) else {})
+
+    def _wait_active(self, session: RegionSession, path: str) -> str:
+        """The server's status once it is no longer building (or BUILD when the
+        read timeout has passed)."""
+        deadline = time.monotonic() + session.timeouts.read
+        while True:
+            server = (_json_or_none(session.call("compute", "GET", path)) or {}).get("server")
+            status = (server or {}).get("status", "UNKNOWN")
+            if status != "BUILD" or time.monotonic() >= deadline:
+                return status
+            time.sleep(self.POLL)  # green: the worker serves others meanwhile
 
     def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
         image = doc.get("image")
