@@ -231,6 +231,9 @@ OPENSTACK_PLUGIN_OPTS = [
                  help="Seconds to connect to Keystone or a cloud service."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
                  help="Seconds to wait for a cloud answer's next bytes."),
+    cfg.IntOpt("pool_size", default=200, min=1,
+               help="Kept-alive connections per cloud endpoint per worker (more calls at "
+                    "once open connections of their own, closed after use)."),
     cfg.IntOpt("page_size", default=1000, min=1,
                help="Items asked of the cloud per page when listing."),
     cfg.IntOpt("max_list_items", default=100000, min=1,

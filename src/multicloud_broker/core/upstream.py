@@ -178,8 +178,22 @@ class Connection:
 def _has_input(sock: socket.socket, wait: float = 0.0) -> bool:
     """Bytes (or the end) to read now, or within `wait` s: decrypted ones TLS
     holds, or on the socket."""
-    return (isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            or bool(select.select([sock], [], [], wait)[0]))  # green once patched
+    if isinstance(sock, ssl.SSLSocket):
+        return sock.pending() > 0 or bool(select.select([sock], [], [], wait)[0])
+    # A peek under the socket's own (green) timeout, not select(): gevent's
+    # select() refuses descriptors above FD_SETSIZE (1024), which a worker
+    # holding many connections has.
+    previous = sock.gettimeout()
+    try:
+        sock.settimeout(wait)
+        sock.recv(1, socket.MSG_PEEK)
+        return True  # bytes, or b"": the end
+    except (BlockingIOError, TimeoutError):
+        return False
+    except OSError:
+        return True  # a reset: reading will say so
+    finally:
+        sock.settimeout(previous)
 
 
 def _reason(exc: BaseException) -> str:

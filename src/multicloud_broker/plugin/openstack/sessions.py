@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import requests
+import requests.adapters
 from keystoneauth1 import exceptions as ksa
 from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
@@ -201,11 +203,18 @@ class RegionSession:
 
 
 class RegionSessions:
-    """The sessions of this worker, one per (region record, project)."""
+    """The sessions of this worker, one per (region record, project), over one
+    pool of kept-alive connections per cloud endpoint."""
 
-    def __init__(self, interface: str, timeouts: Timeouts):
+    def __init__(self, interface: str, timeouts: Timeouts, pool_size: int = 200):
         self.interface = interface
         self.timeouts = timeouts
+        # requests' default pool keeps 10 connections per host: beyond, every
+        # call opened a connection and logged "Connection pool is full".
+        self.http = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=100, pool_maxsize=pool_size)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
         self._sessions: dict[tuple, RegionSession] = {}
         self._ca_files: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -239,7 +248,7 @@ class RegionSessions:
                            **scope)
         # The timeout covers what keystoneauth sends itself (authentication);
         # calls of ours give connect and read timeouts of their own.
-        return ksa_session.Session(auth=auth, verify=self._verify(access),
+        return ksa_session.Session(auth=auth, session=self.http, verify=self._verify(access),
                                    timeout=self.timeouts.read, user_agent=USER_AGENT)
 
     def _verify(self, access) -> bool | str:
