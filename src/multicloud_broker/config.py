@@ -231,6 +231,9 @@ OPENSTACK_PLUGIN_OPTS = [
                  help="Seconds to connect to Keystone or a cloud service."),
     cfg.FloatOpt("read_timeout", default=60.0, min=0.01,
                  help="Seconds to wait for a cloud answer's next bytes."),
+    cfg.FloatOpt("total_timeout", default=120.0, min=0.01,
+                 help="Seconds for a whole answer of a cloud service (a cloud that "
+                      "trickles its answer is cut off: 504)."),
     cfg.IntOpt("pool_size", default=200, min=1,
                help="Kept-alive connections per cloud endpoint per worker (more calls at "
                     "once open connections of their own, closed after use)."),

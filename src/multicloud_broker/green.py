@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import configparser
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 DEFAULT_BACKEND = "eventlet"
 _patched: str | None = None  # the library this process is patched for
@@ -85,3 +86,19 @@ def prepare_server(backend: str = DEFAULT_BACKEND) -> str:
         from oslo_service import backend as oslo_backend
         oslo_backend.init_backend(oslo_backend.BackendType.EVENTLET)
     return backend
+
+
+@contextmanager
+def deadline(seconds: float, error: BaseException) -> Iterator[None]:
+    """Raise `error` in this green thread if the block still runs after
+    `seconds`, wherever it waits (a socket read included): a total deadline
+    that per-read timeouts cannot give. Without green threads, no deadline."""
+    if _patched == "gevent":
+        from gevent import Timeout
+    elif _patched == "eventlet":
+        from eventlet.timeout import Timeout
+    else:
+        yield
+        return
+    with Timeout(seconds, error):
+        yield

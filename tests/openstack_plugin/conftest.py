@@ -54,7 +54,8 @@ def region_record(keystone: LocalKeystone, region_id: str = REGION, password: st
 def chain_config(inventory: Path, log_level: str = "INFO", **plugin: object) -> dict:
     return {"DEFAULT": {"graceful_shutdown_timeout": 5, "log_level": log_level},
             "inventory": {"backend": "sqlite", "sqlite_path": str(inventory)},
-            "openstack_plugin": {"read_timeout": 3, "connect_timeout": 2, **plugin}}
+            "openstack_plugin": {"read_timeout": 3, "connect_timeout": 2,
+                                 "total_timeout": 5, **plugin}}
 
 
 def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, framework: str,

@@ -154,7 +154,8 @@ def test_a_catalog_without_the_service_is_an_error_naming_it(chain: Chain) -> No
     ({"kind": "truncate"}, 502),
     ({"kind": "reset"}, 502),
     ({"kind": "hang", "seconds": 30}, 504),
-    ({"kind": "trickle", "chunk": 1, "interval": 4}, 504),
+    ({"kind": "trickle", "chunk": 1, "interval": 4}, 504),  # a gap over read_timeout
+    ({"kind": "trickle", "chunk": 8, "interval": 0.5}, 504),  # steady, past total_timeout
 ])
 def test_a_misbehaving_cloud_service_is_502_or_504(chain: Chain, fault: dict,
                                                    status: int) -> None:

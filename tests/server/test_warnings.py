@@ -8,7 +8,6 @@ import json
 import os
 import re
 import signal
-from pathlib import Path
 
 import pytest
 

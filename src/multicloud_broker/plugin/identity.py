@@ -12,7 +12,6 @@ v2.0's shape.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 from urllib.parse import urlsplit
 

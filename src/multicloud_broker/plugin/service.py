@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping
+from urllib.parse import urlsplit
 
 from multicloud_broker.core.errors import NotFound
 from multicloud_broker.core.forwarder import Forwarder
@@ -168,7 +169,6 @@ def _ids(region: CloudRegion, scope_path: str) -> tuple[str, str, str]:
 
 
 def _origin(url: str) -> str:
-    from urllib.parse import urlsplit
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
 

@@ -28,6 +28,7 @@ from keystoneauth1 import session as ksa_session
 from keystoneauth1.identity import v3
 from urllib3 import exceptions as urllib3_exceptions
 
+from multicloud_broker import green
 from multicloud_broker.core.errors import (ApiError, BadGateway, GatewayTimeout, NotFound,
                                            ServiceUnavailable)
 from multicloud_broker.inventory import CloudRegion
@@ -38,6 +39,8 @@ LOG = logging.getLogger(__name__)
 logging.getLogger("keystoneauth").setLevel(logging.INFO)
 
 
+# The largest cloud answer read (a page of 1,000 of Nova's servers is about 2 MiB).
+MAX_ANSWER = 64 << 20
 # Seconds a refused authentication is answered from memory: a wrong password
 # in the inventory costs Keystone one attempt per this long, not one per call.
 REFUSED_FOR = 5.0
@@ -54,7 +57,8 @@ class RegionNotConfigured(ApiError):
 @dataclass(frozen=True)
 class Timeouts:
     connect: float
-    read: float
+    read: float  # between two reads
+    total: float = 120.0  # for a whole answer: a cloud that trickles is cut off
 
 
 class RegionSession:
@@ -163,16 +167,45 @@ class RegionSession:
         """One call to a service of the region; the requests Response for any
         status below 500 (the caller reads the cloud's 4xx), else an ApiError."""
         url = self.endpoint(service_type).rstrip("/") + path
-        try:
-            response = self.session.request(
-                url, method, raise_exc=False, connect_retries=0,
-                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
-        except ksa.ClientException as exc:
-            raise self.fault(exc, service_type) from None
+        deadline = time.monotonic() + self.timeouts.total
+        late = GatewayTimeout(f"cloud region {self.name}: {service_type} did not finish "
+                              f"its answer within {self.timeouts.total:g} s")
+        with green.deadline(self.timeouts.total, late):  # a trickled head too
+            try:
+                response = self.session.request(
+                    url, method, raise_exc=False, connect_retries=0, stream=True,
+                    timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+            except ksa.ClientException as exc:
+                raise self.fault(exc, service_type) from None
+            self._read_answer(response, deadline, service_type)
         if response.status_code >= 500:
             raise BadGateway(f"cloud region {self.name}: {service_type} answered "
                              f"{response.status_code} to {method} {path.split('?')[0]}")
         return response
+
+    def _read_answer(self, response, deadline: float, service: str) -> None:
+        """The whole answer body, within the total deadline and MAX_ANSWER bytes
+        (the read timeout alone lets a cloud that trickles hold a call forever)."""
+        chunks, size = [], 0
+        try:
+            for chunk in response.raw.stream(64 * 1024, decode_content=True):
+                size += len(chunk)
+                if size > MAX_ANSWER:
+                    raise BadGateway(f"cloud region {self.name}: {service} answered more "
+                                     f"than {MAX_ANSWER} bytes")
+                if time.monotonic() > deadline:
+                    raise GatewayTimeout(f"cloud region {self.name}: {service} did not "
+                                         f"finish its answer within {self.timeouts.total:g} s")
+                chunks.append(chunk)
+        except (OSError, urllib3_exceptions.HTTPError) as exc:
+            if _timed_out(exc):
+                raise GatewayTimeout(f"cloud region {self.name}: {service} did not answer "
+                                     "in time") from None
+            raise BadGateway(f"cloud region {self.name}: {service}'s answer was cut: "
+                             f"{_brief(exc)}") from None
+        finally:
+            response.close()
+        response._content = b"".join(chunks)  # what response.json() and .text read
 
     def fault(self, exc: Exception, service: str) -> ApiError:
         """The ApiError for a keystoneauth fault talking to `service`: Keystone
