@@ -662,6 +662,10 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `python -m multicloud_broker.simulators.keystone`."""
+    from multicloud_broker import warnings_log
+    from multicloud_broker.logs import setup_plain_logging
+    warnings_log.install()  # warnings as log lines here too
+    setup_plain_logging()
     args = _parse_args(argv)
     if args.prepare:
         print(f"keystone template ready: {ensure_template(ensure_venv(), args.admin_password)}")
