@@ -115,22 +115,11 @@ class RegionSession:
                 self._refused, self._refused_until = error, time.monotonic() + REFUSED_FOR
             raise error from None
 
-    def token(self) -> str:
-        self.authenticate()
-        return self.session.get_token()
-
     def project_id(self) -> str:
         """The project the session is scoped to."""
         self.authenticate()
         try:
             return self.session.get_project_id()
-        except ksa.ClientException as exc:
-            raise self.fault(exc, "identity") from None
-
-    def access(self) -> Any:
-        """keystoneauth's AccessInfo of the session's token (catalog, project...)."""
-        try:
-            return self.session.auth.get_access(self.session)
         except ksa.ClientException as exc:
             raise self.fault(exc, "identity") from None
 
@@ -141,23 +130,13 @@ class RegionSession:
     def unauthenticated(self, method: str, url: str, **kwargs: Any):
         """A call that carries no token of ours (the identity proxy's token
         requests); faults are named as identity's."""
-        try:
-            return self.session.request(
-                url, method, authenticated=False, raise_exc=False, connect_retries=0,
-                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
-        except ksa.ClientException as exc:
-            raise self.fault(exc, "identity") from None
+        return self._request(url, method, "identity", authenticated=False, **kwargs)
 
     def identity(self, method: str, path: str, **kwargs: Any):
         """A call to the region's Keystone (its record's URL), with the
         session's token; ApiError for a 5xx or a fault."""
         self.authenticate()
-        try:
-            response = self.session.request(
-                self.auth_url() + path, method, raise_exc=False, connect_retries=0,
-                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
-        except ksa.ClientException as exc:
-            raise self.fault(exc, "identity") from None
+        response = self._request(self.auth_url() + path, method, "identity", **kwargs)
         if response.status_code >= 500:
             raise ServiceUnavailable(f"cloud region {self.name}: identity answered "
                                      f"{response.status_code}")
@@ -167,25 +146,30 @@ class RegionSession:
         """One call to a service of the region; the requests Response for any
         status below 500 (the caller reads the cloud's 4xx), else an ApiError."""
         url = self.endpoint(service_type).rstrip("/") + path
-        deadline = time.monotonic() + self.timeouts.total
         late = GatewayTimeout(f"cloud region {self.name}: {service_type} did not finish "
                               f"its answer within {self.timeouts.total:g} s")
         with green.deadline(self.timeouts.total, late):  # a trickled head too
-            try:
-                response = self.session.request(
-                    url, method, raise_exc=False, connect_retries=0, stream=True,
-                    timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
-            except ksa.ClientException as exc:
-                raise self.fault(exc, service_type) from None
-            self._read_answer(response, deadline, service_type)
+            response = self._request(url, method, service_type, stream=True, **kwargs)
+            self._read_answer(response, service_type)
         if response.status_code >= 500:
             raise BadGateway(f"cloud region {self.name}: {service_type} answered "
                              f"{response.status_code} to {method} {path.split('?')[0]}")
         return response
 
-    def _read_answer(self, response, deadline: float, service: str) -> None:
-        """The whole answer body, within the total deadline and MAX_ANSWER bytes
-        (the read timeout alone lets a cloud that trickles hold a call forever)."""
+    def _request(self, url: str, method: str, service: str, **kwargs: Any):
+        """keystoneauth's request with our timeouts and no retries; its faults
+        as ApiErrors naming `service`."""
+        try:
+            return self.session.request(
+                url, method, raise_exc=False, connect_retries=0,
+                timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+        except ksa.ClientException as exc:
+            raise self.fault(exc, service) from None
+
+    def _read_answer(self, response, service: str) -> None:
+        """The whole answer body, at most MAX_ANSWER bytes (the caller's total
+        deadline bounds its time: the read timeout alone lets a cloud that
+        trickles hold a call forever)."""
         chunks, size = [], 0
         try:
             for chunk in response.raw.stream(64 * 1024, decode_content=True):
@@ -193,9 +177,6 @@ class RegionSession:
                 if size > MAX_ANSWER:
                     raise BadGateway(f"cloud region {self.name}: {service} answered more "
                                      f"than {MAX_ANSWER} bytes")
-                if time.monotonic() > deadline:
-                    raise GatewayTimeout(f"cloud region {self.name}: {service} did not "
-                                         f"finish its answer within {self.timeouts.total:g} s")
                 chunks.append(chunk)
         except (OSError, urllib3_exceptions.HTTPError) as exc:
             if _timed_out(exc):
