@@ -22,7 +22,8 @@ from openstack import exceptions as sdk_exceptions
 from multicloud_broker.simulators.keystone import LocalKeystone
 from multicloud_broker.simulators.openstack.image import seed_bytes
 from tests.support.keystone import keystone_fixture  # noqa: F401 (fixture)
-from tests.support.openstack_sim import (OpenStackSim, openstack_sim_fixture,  # noqa: F401
+from tests.support.openstack_sim import (BUILD_SECONDS, OpenStackSim,  # noqa: F401
+                                         openstack_sim_fixture,
                                          openstack_sim_process)
 
 # The first Keystone on a fresh machine builds its cached venv (about a minute).
@@ -227,10 +228,11 @@ def test_a_server_from_an_image_on_a_port_goes_active_and_binds_the_port(alice: 
     port = conn.network.create_port(network_id=net.id)
     image = conn.image.find_image("cirros-0.6.2-x86_64-disk")
     flavor = conn.compute.find_flavor("m1.small")
+    asked = time.monotonic()
     server = conn.compute.create_server(name="vm-port", image_id=image.id, flavor_id=flavor.id,
                                         networks=[{"port": port.id}],
                                         metadata={"purpose": "test"})
-    assert conn.compute.get_server(server.id).status == "BUILD"
+    assert conn.compute.get_server(server.id).status == "BUILD" or _late(asked)
     server = conn.compute.wait_for_server(server, wait=20, interval=0.2)
     assert server.status == "ACTIVE" and server.metadata == {"purpose": "test"}
     assert server.addresses["n-server"][0]["addr"] == port.fixed_ips[0]["ip_address"]
@@ -409,10 +411,11 @@ def test_volumes_are_created_attached_detached_and_deleted(alice: Project) -> No
 def test_a_heat_stack_makes_a_server_with_an_output_and_deletes_it(
         openstack_sim: OpenStackSim, alice: Project) -> None:
     conn = alice.conn
+    asked = time.monotonic()
     created = conn.orchestration.create_stack(name="sim-stack", template=SERVER_TEMPLATE,
                                               parameters={"cidr": "10.30.0.0/24"})
     stack = conn.orchestration.get_stack(created.id)
-    assert stack.status == "CREATE_IN_PROGRESS"
+    assert stack.status == "CREATE_IN_PROGRESS" or _late(asked)
     stack = _wait(lambda: _stack_done(conn, created.id), what="the stack")
     assert stack.status == "CREATE_COMPLETE", stack.status_reason
     outputs = {o["output_key"]: o["output_value"] for o in stack.outputs}
@@ -428,14 +431,24 @@ def test_a_heat_stack_makes_a_server_with_an_output_and_deletes_it(
     assert resources["server"].physical_resource_id == server.id
     assert conn.network.get_network(resources["net"].physical_resource_id) is not None
 
+    asked = time.monotonic()
     conn.orchestration.delete_stack(stack)
     status, _, body = _raw(openstack_sim, "GET",
                            f"/heat/v1/{alice.id}/stacks/sim-stack/{created.id}", alice.token())
-    assert (status, json.loads(body)["stack"]["stack_status"]) == (200, "DELETE_IN_PROGRESS")
+    if status == 404:
+        assert _late(asked)
+    else:
+        assert (status, json.loads(body)["stack"]["stack_status"]) == (200, "DELETE_IN_PROGRESS")
     _wait(lambda: conn.orchestration.find_stack(created.id) is None, what="the stack to go")
     with pytest.raises(sdk_exceptions.NotFoundException):
         conn.compute.get_server(server.id)
     assert conn.network.find_network(resources["net"].physical_resource_id) is None
+
+
+def _late(asked: float) -> bool:
+    """Whether a busy machine took longer than the simulator's build_seconds
+    since `asked`, so that a state that lasts that long may be over already."""
+    return time.monotonic() - asked >= BUILD_SECONDS
 
 
 def _stack_done(conn, stack_id: str):

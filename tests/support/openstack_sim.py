@@ -91,9 +91,13 @@ class OpenStackSim:
             keystone.add_service(service_type, name, self.url + path, region=self.region)
 
 
+# How long the test simulator keeps a stack (or server) building or deleting.
+BUILD_SECONDS = 0.6
+
+
 @contextmanager
 def openstack_sim_process(workdir: Path, keystone: Any, region: str = "RegionOne",
-                          register: bool = True, build_seconds: float = 0.6,
+                          register: bool = True, build_seconds: float = BUILD_SECONDS,
                           delete_seconds: float = 0.1,
                           extra_args: Sequence[str] = ()) -> Iterator[OpenStackSim]:
     """Run a simulator validating tokens with `keystone` (a LocalKeystone) and,
