@@ -35,6 +35,7 @@ import shutil
 import signal
 import socket
 import sqlite3
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -325,12 +326,13 @@ def _password_auth(user: str, password: str, project: str, domain: str) -> dict:
         "scope": {"project": {"name": project, "domain": {"name": domain}}}}}
 
 
-def _post_token(url: str, body: dict, timeout: float) -> str:
+def _post_token(url: str, body: dict, timeout: float, ca_file: str | None = None) -> str:
     """POST /v3/auth/tokens; the token (X-Subject-Token). Raises on failure."""
     request = urllib.request.Request(f"{url}/auth/tokens", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"},
                                      method="POST")
-    with urllib.request.urlopen(request, timeout=timeout) as response:
+    context = ssl.create_default_context(cafile=ca_file) if ca_file else None
+    with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
         return response.headers["X-Subject-Token"]
 
 
@@ -352,11 +354,16 @@ class LocalKeystone:
     domain = "Default"
 
     def __init__(self, workdir: Path, port: int = 0, token_expiration: int = 3600,
-                 admin_password: str = "admin-secret") -> None:
+                 admin_password: str = "admin-secret",
+                 tls: tuple[str, str] | None = None) -> None:
+        """`tls`: (certificate, key) PEM files to serve HTTPS with; clients
+        here trust the certificate itself (a self-signed one, or a CA bundle
+        that verifies it, first in the file)."""
         self.workdir = Path(workdir).resolve()
         self.port = port
         self.token_expiration = token_expiration
         self.admin_password = admin_password
+        self.tls = tls
         self._proc: subprocess.Popen[bytes] | None = None
         self._session: Session | None = None
 
@@ -371,8 +378,14 @@ class LocalKeystone:
 
     @property
     def url(self) -> str:
-        """The auth URL for clients: http://127.0.0.1:PORT/v3."""
-        return f"http://{LOCALHOST}:{self.port}/v3"
+        """The auth URL for clients: http(s)://127.0.0.1:PORT/v3."""
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{LOCALHOST}:{self.port}/v3"
+
+    @property
+    def ca_file(self) -> str | None:
+        """What verifies this instance's certificate (None over plain HTTP)."""
+        return self.tls[0] if self.tls else None
 
     @property
     def pid(self) -> int | None:
@@ -456,7 +469,7 @@ class LocalKeystone:
                                project_name=self.admin_project,
                                user_domain_name=self.domain,
                                project_domain_name=self.domain)
-            self._session = session.Session(auth=auth)
+            self._session = session.Session(auth=auth, verify=self.ca_file or True)
         return self._session
 
     def add_project(self, name: str) -> str:
@@ -489,7 +502,7 @@ class LocalKeystone:
     def issue_token(self, user: str, password: str, project: str) -> str:
         """A project-scoped token for user (password authentication)."""
         return _post_token(self.url, _password_auth(user, password, project, self.domain),
-                           timeout=30)
+                           timeout=30, ca_file=self.ca_file)
 
     def revoke(self, token: str) -> None:
         """Revoke a token (DELETE /v3/auth/tokens, as the admin)."""
@@ -520,6 +533,8 @@ class LocalKeystone:
             "--error-logfile", str(self.workdir / "gunicorn.log"),
             "--access-logfile", str(self.workdir / "access.log"),
         ]
+        if self.tls:
+            command += ["--certfile", self.tls[0], "--keyfile", self.tls[1]]
         with open(self.workdir / "server.out", "ab") as out:
             return subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
@@ -536,7 +551,7 @@ class LocalKeystone:
             if not self.is_running():
                 raise RuntimeError(f"keystone exited while starting:\n{self._log_tail()}")
             try:
-                _post_token(self.url, body, timeout=5)
+                _post_token(self.url, body, timeout=5, ca_file=self.ca_file)
                 return
             except urllib.error.HTTPError as error:
                 if error.code == 401:  # a reused workdir made with another password

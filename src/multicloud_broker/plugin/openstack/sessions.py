@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import ssl
 import tempfile
 import threading
 import time
@@ -210,7 +211,7 @@ class RegionSession:
         if isinstance(exc, ksa.EndpointNotFound):
             return BadGateway(f"cloud region {self.name}: its catalog has no {service} service")
         if isinstance(exc, ksa.SSLError):
-            return BadGateway(f"{where}: TLS failed: {_brief(exc)}")
+            return BadGateway(f"{where}: TLS failed: {_tls_reason(exc)}")
         if isinstance(exc, ksa.HttpError) and exc.http_status and exc.http_status < 500:
             return BadGateway(f"{where} refused: {exc.http_status} {_brief(exc)}")
         return BadGateway(f"{where}: {_brief(exc)}")
@@ -270,15 +271,31 @@ class RegionSessions:
             return False
         if not access.ca_cert:
             return True
-        # keystoneauth (requests) takes a CA file: the record holds its text.
-        digest = hashlib.sha256(access.ca_cert.encode()).hexdigest()[:16]
-        path = self._ca_files.get(digest)
+        path = self._ca_files.get(access.ca_cert)
         if path is None:
-            fd, path = tempfile.mkstemp(prefix=f"region-ca-{digest}-", suffix=".pem")
-            with os.fdopen(fd, "w") as f:
-                f.write(access.ca_cert)
-            self._ca_files[digest] = path
+            path = self._ca_files[access.ca_cert] = ca_file(access.ca_cert)
         return path
+
+
+def ca_file(pem: str) -> str:
+    """A file holding `pem` (keystoneauth, through requests, takes CA files;
+    the record holds the text). Named by the text's digest in a directory of
+    this user's, so every worker and restart reuses one file per CA instead
+    of leaving a new one behind each time."""
+    directory = os.path.join(tempfile.gettempdir(), f"multicloud-broker-ca-{os.getuid()}")
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    # /tmp is shared: a directory made by someone else could swap our CAs.
+    owner = os.stat(directory)
+    if owner.st_uid != os.getuid() or owner.st_mode & 0o022:
+        raise RuntimeError(f"{directory} is not this user's own: remove it")
+    path = os.path.join(directory, hashlib.sha256(pem.encode()).hexdigest() + ".pem")
+    if not os.path.exists(path):
+        # Written aside then renamed: another worker may read it meanwhile.
+        fd, partial = tempfile.mkstemp(dir=directory, suffix=".partial")
+        with os.fdopen(fd, "w") as f:
+            f.write(pem)
+        os.replace(partial, path)
+    return path
 
 
 def _v3_url(auth_url: str) -> str:
@@ -311,3 +328,23 @@ def _timed_out(exc: BaseException) -> bool:
 
 def _brief(exc: Exception) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+def _tls_reason(exc: BaseException) -> str:
+    """What OpenSSL said (say, "certificate verify failed: self-signed
+    certificate"), found below requests' and urllib3's wrappers, whose own
+    text is mostly the URL and the retry count."""
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {current.verify_message}"
+        if isinstance(current, ssl.SSLError):
+            return _brief(current)
+        pending += [current.__cause__, current.__context__, *current.args,
+                    getattr(current, "reason", None)]
+    return _brief(exc)
