@@ -12,7 +12,10 @@ turning every fault into an ApiError that names the region and the service.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import http.client
+import json as _json
 import logging
 import os
 import ssl
@@ -20,7 +23,9 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import requests.adapters
@@ -33,6 +38,7 @@ from multicloud_broker import green
 from multicloud_broker.core.errors import (ApiError, BadGateway, GatewayTimeout, NotFound,
                                            ServiceUnavailable)
 from multicloud_broker.inventory import CloudRegion
+from multicloud_broker.plugin.openstack.transport import CloudAnswer, Transport
 
 LOG = logging.getLogger(__name__)
 # keystoneauth logs request and answer bodies at DEBUG: never at our DEBUG,
@@ -47,6 +53,12 @@ MAX_ANSWER = 64 << 20
 REFUSED_FOR = 5.0
 # How Keystone's and the services' logs name the plugin's calls.
 USER_AGENT = "multicloud-openstack-plugin"
+# Redirects of a GET followed within one call.
+MAX_REDIRECTS = 3
+# Methods a service call may repeat when its kept-alive connection was stale
+# (RFC 9110 9.2.2); a POST is never sent twice.
+IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+T = TypeVar("T")
 
 
 class RegionNotConfigured(ApiError):
@@ -66,7 +78,7 @@ class RegionSession:
     """A region's Keystone session scoped to one project."""
 
     def __init__(self, region: CloudRegion, session: ksa_session.Session, interface: str,
-                 timeouts: Timeouts, project_id: str | None = None,
+                 timeouts: Timeouts, transport: Transport, project_id: str | None = None,
                  unscoped: "RegionSession | None" = None):
         self.region = region
         # Scoped to a tenant of the URL: Keystone's 401 then means either bad
@@ -81,6 +93,12 @@ class RegionSession:
         self.interface = interface
         self.timeouts = timeouts
         self.openstack_region = region.access.openstack_region or region.cloud_region_id
+        self.transport = transport
+        # The token and endpoints last read from keystoneauth, and until when
+        # they are used without asking it again (see _credentials).
+        self._ref: Any = None
+        self._endpoints: dict[str, str] = {}
+        self._fresh_until = 0.0
 
     def endpoint(self, service_type: str) -> str:
         """The service's URL in the region's catalog (authenticating if need be)."""
@@ -109,7 +127,7 @@ class RegionSession:
         if time.monotonic() < self._refused_until:
             raise self._refused
         try:
-            self.session.get_token()
+            _again_if_stale(self.session.get_token)  # a token request is safe to repeat
         except ksa.ClientException as exc:
             error = self.fault(exc, "identity")
             if isinstance(exc, ksa.Unauthorized):
@@ -143,42 +161,98 @@ class RegionSession:
                                      f"{response.status_code}")
         return response
 
-    def call(self, service_type: str, method: str, path: str, **kwargs: Any):
-        """One call to a service of the region; the requests Response for any
-        status below 500 (the caller reads the cloud's 4xx), else an ApiError."""
-        url = self.endpoint(service_type).rstrip("/") + path
+    def call(self, service_type: str, method: str, path: str, json: Any = None,
+             headers: dict[str, str] | None = None) -> CloudAnswer:
+        """One call to a service of the region, `json` its body; the answer
+        read whole for any status below 500 (the caller reads the cloud's
+        4xx), else an ApiError. A 401 costs one new token and one retry: a
+        token revoked or expired early is renewed, not a failed call."""
+        body = None if json is None else _json.dumps(json).encode()
+        answer = self._call(service_type, method, path, body, headers)
+        if answer.status_code == 401:
+            self.session.invalidate()
+            answer = self._call(service_type, method, path, body, headers)
+        if answer.status_code >= 500:
+            raise BadGateway(f"cloud region {self.name}: {service_type} answered "
+                             f"{answer.status_code} to {method} {path.split('?')[0]}")
+        return answer
+
+    def _call(self, service_type: str, method: str, path: str, body: bytes | None,
+              headers: dict[str, str] | None) -> CloudAnswer:
+        token, base = self._credentials(service_type)  # before the deadline: identity's own
+        url = base.rstrip("/") + path
         late = GatewayTimeout(f"cloud region {self.name}: {service_type} did not finish "
                               f"its answer within {self.timeouts.total:g} s")
         with green.deadline(self.timeouts.total, late):  # a trickled head too
-            response = self._request(url, method, service_type, stream=True, **kwargs)
-            self._read_answer(response, service_type)
-        if response.status_code >= 500:
-            raise BadGateway(f"cloud region {self.name}: {service_type} answered "
-                             f"{response.status_code} to {method} {path.split('?')[0]}")
-        return response
+            for _ in range(MAX_REDIRECTS + 1):
+                raw = self._open(method, url, token, body, headers, service_type)
+                content = self._read_answer(raw, service_type)
+                target = _redirect(method, url, raw)
+                if target is None:
+                    return CloudAnswer(raw.status, raw.headers, content)
+                url = target
+        raise BadGateway(f"cloud region {self.name}: {service_type} redirected {method} "
+                         f"{path.split('?')[0]} more than {MAX_REDIRECTS} times")
+
+    def _open(self, method: str, url: str, token: str, body: bytes | None,
+              headers: dict[str, str] | None, service: str):
+        def send():
+            return self.transport.open(method, url, token, self.session.verify,
+                                       (self.timeouts.connect, self.timeouts.read),
+                                       body, headers)
+        try:
+            return _again_if_stale(send) if method in IDEMPOTENT else send()
+        except (OSError, urllib3_exceptions.HTTPError) as exc:
+            where = f"cloud region {self.name}: {service}"
+            if _timed_out(exc):
+                raise GatewayTimeout(f"{where} did not answer in time") from None
+            if isinstance(exc, urllib3_exceptions.SSLError):
+                raise BadGateway(f"{where}: TLS failed: {_tls_reason(exc)}") from None
+            raise BadGateway(f"{where} unreachable: {_brief(exc)}") from None
+
+    def _credentials(self, service_type: str) -> tuple[str, str]:
+        """The token and the service's URL. keystoneauth decides when a token
+        is renewed, but asking it checks the token's expiry and walks the
+        catalog each time: the answers are kept until shortly before the
+        token's renewal (or a minute at most), then asked for again."""
+        if self._ref is None or time.monotonic() >= self._fresh_until \
+                or self.session.auth.auth_ref is not self._ref:
+            self.authenticate()
+            ref = self.session.auth.auth_ref
+            if ref is not self._ref:
+                self._ref, self._endpoints = ref, {}
+            self._fresh_until = time.monotonic() + _fresh_for(ref)
+        url = self._endpoints.get(service_type)
+        if url is None:
+            url = self._endpoints[service_type] = self.endpoint(service_type)
+        return self._ref.auth_token, url
 
     def _request(self, url: str, method: str, service: str, **kwargs: Any):
         """keystoneauth's request with our timeouts and no retries; its faults
         as ApiErrors naming `service`."""
-        try:
+        def send():
             return self.session.request(
                 url, method, raise_exc=False, connect_retries=0,
                 timeout=(self.timeouts.connect, self.timeouts.read), **kwargs)
+        try:
+            # Identity's calls (tokens, project lists) are safe to repeat.
+            return _again_if_stale(send)
         except ksa.ClientException as exc:
             raise self.fault(exc, service) from None
 
-    def _read_answer(self, response, service: str) -> None:
+    def _read_answer(self, raw, service: str) -> bytes:
         """The whole answer body, at most MAX_ANSWER bytes (the caller's total
         deadline bounds its time: the read timeout alone lets a cloud that
         trickles hold a call forever)."""
-        chunks, size = [], 0
+        chunks, size, whole = [], 0, False
         try:
-            for chunk in response.raw.stream(64 * 1024, decode_content=True):
+            for chunk in raw.stream(64 * 1024, decode_content=True):
                 size += len(chunk)
                 if size > MAX_ANSWER:
                     raise BadGateway(f"cloud region {self.name}: {service} answered more "
                                      f"than {MAX_ANSWER} bytes")
                 chunks.append(chunk)
+            whole = True
         except (OSError, urllib3_exceptions.HTTPError) as exc:
             if _timed_out(exc):
                 raise GatewayTimeout(f"cloud region {self.name}: {service} did not answer "
@@ -186,8 +260,9 @@ class RegionSession:
             raise BadGateway(f"cloud region {self.name}: {service}'s answer was cut: "
                              f"{_brief(exc)}") from None
         finally:
-            response.close()
-        response._content = b"".join(chunks)  # what response.json() and .text read
+            # Only a connection whose answer was read to its end is reused.
+            raw.release_conn() if whole else raw.close()
+        return b"".join(chunks)
 
     def fault(self, exc: Exception, service: str) -> ApiError:
         """The ApiError for a keystoneauth fault talking to `service`: Keystone
@@ -230,6 +305,7 @@ class RegionSessions:
         adapter = requests.adapters.HTTPAdapter(pool_connections=100, pool_maxsize=pool_size)
         self.http.mount("http://", adapter)
         self.http.mount("https://", adapter)
+        self.transport = Transport(pool_size, USER_AGENT)
         self._sessions: dict[tuple, RegionSession] = {}
         self._ca_files: dict[str, str] = {}
         self._lock = threading.Lock()
@@ -251,7 +327,8 @@ class RegionSessions:
                 found = self._sessions.get(key)
                 if found is None:
                     found = RegionSession(region, self._session(access, project_id),
-                                          self.interface, self.timeouts, project_id, unscoped)
+                                          self.interface, self.timeouts, self.transport,
+                                          project_id, unscoped)
                     self._sessions[key] = found
         return found
 
@@ -296,6 +373,58 @@ def ca_file(pem: str) -> str:
             f.write(pem)
         os.replace(partial, path)
     return path
+
+
+def _again_if_stale(send: Callable[[], T]) -> T:
+    """`send()`, and once more if a kept-alive connection turned out closed
+    by the server while idle (it read nothing of the request: RFC 9112
+    9.3.1 allows the retry). Only for requests that are safe to repeat."""
+    try:
+        return send()
+    except (ksa.ConnectFailure, OSError, urllib3_exceptions.ProtocolError) as exc:
+        if not _stale(exc):
+            raise
+    return send()
+
+
+def _stale(exc: BaseException) -> bool:
+    """Whether the server closed or reset the connection without answering
+    (and not because we waited too long)."""
+    if _timed_out(exc):
+        return False
+    seen: set[int] = set()
+    pending: list[object] = [exc]
+    while pending:
+        current = pending.pop()
+        if not isinstance(current, BaseException) or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, (http.client.RemoteDisconnected, ConnectionResetError,
+                                BrokenPipeError, ConnectionAbortedError)):
+            return True
+        pending += [current.__cause__, current.__context__, *current.args]
+    return False
+
+
+def _fresh_for(ref: Any) -> float:
+    """Seconds the token `ref` is used without asking keystoneauth: until
+    keystoneauth's own renewal margin before expiry, a minute at most."""
+    try:
+        left = (ref.expires - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    except (AttributeError, TypeError, ValueError):
+        return 0.0  # no expiry known: ask every time
+    return max(0.0, min(60.0, left - v3.Password.MIN_TOKEN_LIFE_SECONDS))
+
+
+def _redirect(method: str, url: str, raw) -> str | None:
+    """Where a redirect of a GET leads (Heat answers GET /stacks/{name} with
+    302 to /stacks/{name}/{id}), if on the same endpoint: the token is never
+    sent to another host. None when the answer is not such a redirect."""
+    location = raw.headers.get("Location")
+    if method != "GET" or raw.status not in (301, 302, 303, 307, 308) or not location:
+        return None
+    target = urljoin(url, location)
+    return target if urlsplit(target)[:2] == urlsplit(url)[:2] else None
 
 
 def _v3_url(auth_url: str) -> str:
