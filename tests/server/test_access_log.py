@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.server.helpers import base_config, wait_until, worker_pids
-from tests.server.rawhttp import parse
+from tests.server.rawhttp import exchange, parse
 from tests.support.broker import BrokerProcess, BrokerStartError, broker_env, region_add
 from tests.support.broker import write_config
 from tests.support.client import request
@@ -344,9 +344,18 @@ def test_json_access_and_application_logs(piped_broker):
                     headers={"X-ONAP-RequestID": "req-42", "X-ONAP-PartnerName": "SO"})
     assert reply.status == 200
     request(broker.url, "GET", "/api/multicloud/v0/proc_RegionOne/fast")
-    entries = wait_until(lambda: (lambda found: len(found) >= 2 and found)(
+    refused = exchange(broker.port, b"PUT /x HTTP/1.1\r\nContent-Length: 1\r\n"
+                                    b"Content-Length: 1\r\n\r\nx")
+    assert refused.status == 400
+    entries = wait_until(lambda: (lambda found: len(found) >= 3 and found)(
         [json.loads(line) for line in broker.read_lines()
          if '"ResponseCode"' in line and "swagger" not in line]))
+    # The server's own answer has its line too, with what was read of the request.
+    (own,) = [e for e in entries if e["outcome"] == "refused"]
+    assert (own["ResponseCode"], own["StatusCode"], own["method"]) == (400, "ERROR", "PUT")
+    assert own["requestLine"] == "PUT /x HTTP/1.1" and own["reason"] == "2 Content-Length headers"
+    assert own["ClientIPAddress"] == "127.0.0.1" and own["pid"] in worker_pids(broker.pid)
+    entries.remove(own)
     mine = next(e for e in entries if e["RequestID"] == "req-42")
     assert mine["PartnerName"] == "SO" and mine["ResponseCode"] == 200
     assert mine["StatusCode"] == "COMPLETE" and mine["BytesOut"] == len(reply.body)

@@ -1,7 +1,8 @@
 """Request framing the broker owns (issue 9, item 4): anything two HTTP parsers
 could read two ways gets a JSON 400 and a closed connection, and nothing of
 it reaches the plugin; a body that breaks or stops mid-way fails cleanly and
-is logged for what it is. Raw sockets, real broker processes, both frameworks."""
+is logged for what it is; every such answer has its access-log line (issue
+21, item 4). Raw sockets, real broker processes, both frameworks."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 
 import pytest
 
+from multicloud_broker.server.access_log import REFUSED_LINES_BURST
 from tests.server.helpers import FRAMEWORKS, base_config, wait_until
 from tests.server.rawhttp import connect, exchange, read_answer, read_until_close, request_bytes
 from tests.support.broker import BrokerProcess, region_add, write_config
@@ -37,12 +39,32 @@ def _plugin_saw_nothing(plugin) -> bool:
     return not [r for r in plugin.requests if "upload" in r.path or "SMUGGLED" in r.path]
 
 
-def _assert_refused(reply, reason: str) -> None:
+@pytest.fixture
+def access_log(broker):
+    """The access-log lines (stdout) written since the test began, but those
+    of the start-up probe (its line may come after the broker was ready)."""
+    start = broker.stdout_path.stat().st_size
+
+    def lines() -> list[str]:
+        with broker.stdout_path.open() as log:
+            log.seek(start)
+            return [line for line in log.read().splitlines() if "/swagger.json " not in line]
+    return lines
+
+
+def _assert_refused(reply, reason: str, access_log) -> None:
     assert reply.status == 400, reply
     assert reason in reply.json()["error"], reply
     assert reply.headers.get("connection") == "close", reply
     assert reply.closed, "the connection must be closed after a framing error"
     assert reply.rest == b"", f"a second answer followed: {reply.rest[:200]!r}"
+    # One access-log line for it: the server's own refusal (with the client,
+    # the request line and the reason), or the app's 400 for a body's framing.
+    (line,) = wait_until(access_log)
+    status, outcome = line.split()[5:7]
+    assert status == "400" and outcome in ("refused", "done"), line
+    if outcome == "refused":
+        assert f' 127.0.0.1 "POST {BROKER_PATH} HTTP/1.' in line and reason in line, line
 
 
 SMUGGLING_HEADERS = {
@@ -58,14 +80,15 @@ SMUGGLING_REASONS = {"length and chunked": "together", "chunked and length": "to
 
 
 @pytest.mark.parametrize("case", SMUGGLING_HEADERS)
-def test_ambiguous_transfer_encoding_is_400_and_the_body_never_runs(broker, plugin, case):
+def test_ambiguous_transfer_encoding_is_400_and_the_body_never_runs(broker, plugin, case,
+                                                                   access_log):
     plugin.reset()
     # An empty chunked body, then a whole second request: a server that reads
     # the body as empty would run SMUGGLED as the next request.
     body = b"0\r\n\r\n" + SMUGGLED_REQUEST
     data = request_bytes("POST", BROKER_PATH, SMUGGLING_HEADERS[case], body)
     reply = exchange(broker.port, data)
-    _assert_refused(reply, SMUGGLING_REASONS.get(case, "Transfer-Encoding"))
+    _assert_refused(reply, SMUGGLING_REASONS.get(case, "Transfer-Encoding"), access_log)
     assert _plugin_saw_nothing(plugin), plugin.requests
 
 
@@ -83,11 +106,11 @@ CONTENT_LENGTHS = {
 
 
 @pytest.mark.parametrize("case", CONTENT_LENGTHS)
-def test_content_length_that_is_not_one_decimal_number_is_400(broker, plugin, case):
+def test_content_length_that_is_not_one_decimal_number_is_400(broker, plugin, case, access_log):
     plugin.reset()
     data = request_bytes("POST", BROKER_PATH, CONTENT_LENGTHS[case], b"0123456789")
     reply = exchange(broker.port, data + SMUGGLED_REQUEST)
-    _assert_refused(reply, "Content-Length")
+    _assert_refused(reply, "Content-Length", access_log)
     assert _plugin_saw_nothing(plugin), plugin.requests
 
 
@@ -96,39 +119,40 @@ def test_content_length_that_is_not_one_decimal_number_is_400(broker, plugin, ca
     "Content-Length:\r\n 10",
     "Transfer-Encoding: gzip\r\n\tchunked",
 ])
-def test_folded_header_lines_are_400(broker, plugin, folded):
+def test_folded_header_lines_are_400(broker, plugin, folded, access_log):
     plugin.reset()
     data = (f"POST {BROKER_PATH} HTTP/1.1\r\nHost: x\r\n{folded}\r\n\r\n".encode()
             + b"0123456789")
-    _assert_refused(exchange(broker.port, data), "obs-fold")
+    _assert_refused(exchange(broker.port, data), "obs-fold", access_log)
     assert _plugin_saw_nothing(plugin), plugin.requests
 
 
 @pytest.mark.parametrize("line", ["Transfer-Encoding : chunked", "X Bad: 1", "no colon"])
-def test_malformed_header_lines_are_400(broker, plugin, line):
+def test_malformed_header_lines_are_400(broker, plugin, line, access_log):
     plugin.reset()
     data = f"POST {BROKER_PATH} HTTP/1.1\r\nHost: x\r\n{line}\r\n\r\n".encode()
-    _assert_refused(exchange(broker.port, data + b"0\r\n\r\n"), "malformed header line")
+    _assert_refused(exchange(broker.port, data + b"0\r\n\r\n"), "malformed header line",
+                    access_log)
     assert _plugin_saw_nothing(plugin), plugin.requests
 
 
-def test_transfer_encoding_in_http_1_0_is_400(broker, plugin):
+def test_transfer_encoding_in_http_1_0_is_400(broker, plugin, access_log):
     plugin.reset()
     data = request_bytes("POST", BROKER_PATH, [("Transfer-Encoding", "chunked")],
                          b"0\r\n\r\n", version="HTTP/1.0")
-    _assert_refused(exchange(broker.port, data), "HTTP/1.0")
+    _assert_refused(exchange(broker.port, data), "HTTP/1.0", access_log)
     assert _plugin_saw_nothing(plugin), plugin.requests
 
 
 @pytest.mark.parametrize("size", [b"zz", b"-5", b"1" * 17, b"5 5", b"+5", b""])
-def test_malformed_chunk_size_is_a_clean_400(broker, plugin, size):
+def test_malformed_chunk_size_is_a_clean_400(broker, plugin, size, access_log):
     """Found while the app reads the body: the JSON 400 names the chunk size,
     the connection closes, and the log says bad framing, not a traceback."""
     data = request_bytes("POST", CAPACITY, [("Transfer-Encoding", "chunked"),
                                             ("Content-Type", "application/json")],
                          b"2\r\n{}\r\n" + size + b"\r\n{}\r\n0\r\n\r\n")
     reply = exchange(broker.port, data)
-    _assert_refused(reply, "chunk size")
+    _assert_refused(reply, "chunk size", access_log)
     wait_until(lambda: "bad request framing" in broker.output(), timeout=5)
     assert "Traceback" not in broker.output()
 
@@ -211,13 +235,18 @@ def test_a_body_trickled_faster_than_the_timeout_is_read_whole(broker, plugin):
     assert [r.body for r in plugin.requests_to(PLUGIN_PATH)] == [b"abcdefgh"]
 
 
-def _refused_counts(broker) -> dict[str, float]:
+def _samples(broker, family_name: str) -> dict[str, float]:
+    """A counter's totals from /metrics, by their first label's value ("" if none)."""
     from prometheus_client.parser import text_string_to_metric_families
     text = request(broker.url, "GET", "/metrics").body.decode()
-    return {sample.labels["status"]: sample.value
+    return {next(iter(sample.labels.values()), ""): sample.value
             for family in text_string_to_metric_families(text)
-            if family.name == "multicloud_broker_requests_refused"
+            if family.name == family_name
             for sample in family.samples if sample.name.endswith("_total")}
+
+
+def _refused_counts(broker) -> dict[str, float]:
+    return _samples(broker, "multicloud_broker_requests_refused")
 
 
 def test_requests_the_server_refuses_are_counted_by_status(broker):
@@ -229,3 +258,18 @@ def test_requests_the_server_refuses_are_counted_by_status(broker):
     after = _refused_counts(broker)
     assert after.get("400", 0) - before.get("400", 0) == 2
     assert after.get("414", 0) - before.get("414", 0) == 1
+
+
+def test_a_flood_of_refusals_is_logged_rate_limited_and_the_rest_counted(broker, access_log):
+    """A client can send refusals far faster than requests: their lines stop
+    at the rate limit (the disk does not fill), and the lines left out are
+    counted with the other dropped lines, and warned about."""
+    flood = REFUSED_LINES_BURST + 100
+    dropped = _samples(broker, "multicloud_broker_log_lines_dropped").get("", 0)
+    refused = b"GET /x HTTP/1.1\r\nContent-Length: +5\r\n\r\n"
+    assert [exchange(broker.port, refused).status for _ in range(flood)] == [400] * flood
+    logged = len([line for line in access_log() if " 400 refused " in line])
+    assert 0 < logged < flood
+    wait_until(lambda: _samples(broker, "multicloud_broker_log_lines_dropped").get("", 0)
+               - dropped >= flood - logged, timeout=10)
+    wait_until(lambda: "over a rate limit" in broker.stderr_path.read_text(), timeout=5)

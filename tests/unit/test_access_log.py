@@ -13,7 +13,7 @@ import pytest
 
 from multicloud_broker.logs import REQUEST_CONTEXT, JsonFormatter, RequestContext
 from multicloud_broker.server import log_writer
-from multicloud_broker.server.access_log import AccessLog, clean
+from multicloud_broker.server.access_log import REFUSED_LINES_BURST, AccessLog, clean
 from multicloud_broker.server.log_writer import LineWriter
 
 PATH = "/api/multicloud/v0/vim_types"
@@ -234,6 +234,51 @@ def test_application_log_in_json_names_the_request():
     assert (entry["RequestID"], entry["InvocationID"], entry["PartnerName"]) == \
         ("r-1", "inv-1", "SO")
     assert "RequestID" not in json.loads(formatter.format(record))  # outside a request
+
+
+# --- answers the server wrote itself -----------------------------------------------
+
+def test_a_refusal_line_names_client_request_line_status_and_reason(pipe):
+    read_end, write_end = pipe
+    log = AccessLog(app_answering([]), write_end)
+    line = b'POST /x?a="b"\x01\xff HTTP/1.1\r\n'  # a quote, a control byte, non-ASCII
+    log.refused("10.0.0.7", line, 400, "2 Content-Length headers", 0.0, 37)
+    log.refused("10.0.0.8", b"", 408, "request head not received within 20 s", 0.0, 49)
+    first, second = logged_lines(log, read_end)
+    fields = first.split(" ", 10)
+    assert fields[3:7] == ["POST", '/x?a="b"\\x01\\xff', "400", "refused"]
+    assert fields[7].endswith("ms") and fields[8:10] == ["37", "-"]
+    assert fields[10] == ('10.0.0.7 "POST /x?a=\\x22b\\x22\\x01\\xff HTTP/1.1" '
+                          '"2 Content-Length headers"')
+    assert second.split()[3:7] == ["-", "-", "408", "refused"]
+    assert second.endswith(' 10.0.0.8 "" "request head not received within 20 s"')
+
+
+def test_a_refusal_in_json(pipe):
+    read_end, write_end = pipe
+    log = AccessLog(app_answering([]), write_end, log_format="json")
+    log.refused("10.0.0.7", b"GET /y HTTP/1.1\r\n", 431, "request headers over 65536 bytes",
+                0.0, 45)
+    (line,) = logged_lines(log, read_end)
+    entry = json.loads(line)
+    assert (entry["ResponseCode"], entry["outcome"], entry["StatusCode"]) == (431, "refused",
+                                                                             "ERROR")
+    assert entry["requestLine"] == "GET /y HTTP/1.1" and entry["path"] == "/y"
+    assert entry["reason"] == "request headers over 65536 bytes"
+    assert entry["ClientIPAddress"] == entry["PartnerName"] == "10.0.0.7"
+    assert entry["BytesOut"] == 45 and uuid.UUID(entry["InvocationID"])
+
+
+def test_refusal_lines_are_rate_limited_and_the_rest_counted(pipe, caplog):
+    read_end, write_end = pipe
+    log = AccessLog(app_answering([]), write_end)
+    with caplog.at_level(logging.WARNING, logger=log_writer.__name__):
+        for _ in range(REFUSED_LINES_BURST + 50):
+            log.refused("10.0.0.7", b"GET / HTTP/1.1", 400, "malformed", 0.0, 10)
+    kept = len(logged_lines(log, read_end))
+    assert REFUSED_LINES_BURST <= kept < REFUSED_LINES_BURST + 50
+    assert log.dropped == REFUSED_LINES_BURST + 50 - kept
+    assert any("over a rate limit" in r.getMessage() for r in caplog.records)
 
 
 # --- the writer: never waits on the reader; losses counted and warned -------------

@@ -72,10 +72,14 @@ def test_json_error_is_a_whole_answer_that_closes():
     assert json.loads(body) == {"error": "request line over 8192 bytes"}
 
 
+_READERS: list = []  # closed by the `pair` fixture: a reader left open keeps its socket
+
+
 class _Body(StrictBody):
     def __init__(self, sock, length, chunked, timeout=5.0):
         self.errors = []
-        self._init_body(sock.makefile("rb"), sock, length, chunked, timeout, None,
+        _READERS.append(sock.makefile("rb"))
+        self._init_body(_READERS[-1], sock, length, chunked, timeout, None,
                         self.errors.append)
 
 
@@ -83,6 +87,8 @@ class _Body(StrictBody):
 def pair():
     server, client = socket.socketpair()
     yield server, client
+    while _READERS:
+        _READERS.pop().close()
     server.close()
     client.close()
 

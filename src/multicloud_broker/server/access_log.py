@@ -8,6 +8,13 @@ makes a request wait for the log's reader.
 
 Every value a client can influence is escaped (`clean`): a line can be
 neither split nor forged, whatever the path or headers hold.
+
+Answers the server writes itself, before any app (a refused head, a
+connection over the bound), are logged by `refused()`: the client's address,
+the request line as far as it was read, the status and the reason. A client
+can send those far faster than requests, so they are rate-limited per worker
+(REFUSED_LINES_BURST, then REFUSED_LINES_PER_SECOND); lines beyond are
+counted as dropped by the writer.
 """
 
 from __future__ import annotations
@@ -27,9 +34,14 @@ from multicloud_broker.server.log_writer import DEFAULT_CAPACITY, LineWriter, fl
 
 # Longest logged value, so that a line stays below PIPE_BUF (one atomic write).
 PATH_LIMIT, VALUE_LIMIT = 1024, 160
+# Refused-request lines per worker: a burst of this many, then this many a
+# second (a flood of hostile connections must not fill the disk).
+REFUSED_LINES_BURST, REFUSED_LINES_PER_SECOND = 100, 10
 
 _ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x21), 0x7f)}
 _ESCAPES[ord("\\")] = "\\\\"
+# In a quoted field spaces stay, the quote is escaped.
+_QUOTED_ESCAPES = {**{c: e for c, e in _ESCAPES.items() if c != ord(" ")}, ord('"'): "\\x22"}
 
 
 def _plain(value: str) -> bool:
@@ -46,6 +58,17 @@ def clean(value: str, limit: int = VALUE_LIMIT) -> str:
     if len(value) > limit:
         value = value[:limit] + "..."
     return value or "-"
+
+
+def escaped(value: str, limit: int = PATH_LIMIT) -> str:
+    """`value` escaped as by `clean`, but spaces kept and `"` escaped."""
+    value = value.translate(_QUOTED_ESCAPES).encode("ascii", "backslashreplace").decode("ascii")
+    return value[:limit] + "..." if len(value) > limit else value
+
+
+def quoted(value: str, limit: int = PATH_LIMIT) -> str:
+    """`value` escaped (spaces kept) in double quotes: one field of a line."""
+    return f'"{escaped(value, limit)}"'
 
 
 def open_access_log(path: str) -> int:
@@ -71,6 +94,24 @@ class _Clock:
             self._second = second
             self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(second))
         return f"{self._prefix},{int((now - second) * 1000):03d}"
+
+
+class _Budget:
+    """A token bucket: `burst` at once, refilled at `rate` a second."""
+
+    def __init__(self, burst: int, rate: float):
+        self.burst, self.rate = burst, rate
+        self.tokens = float(burst)
+        self.at = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class _Exchange:
@@ -100,7 +141,8 @@ class AccessLog:
 
     Text (the default): time, worker pid, method, raw path, status, `done` or
     `cut`, duration, body bytes sent, transaction id. JSON: one object per
-    line with ONAP's logging fields (see `_json_line`).
+    line with ONAP's logging fields (see `_json_line`). Answers the server
+    wrote itself: `refused()`.
     """
 
     def __init__(self, app: Callable, fd: int, log_format: str = "text",
@@ -112,6 +154,7 @@ class AccessLog:
         self.pid = os.getpid()
         self.host = socket.gethostname()
         self.clock = _Clock()
+        self._refusals = _Budget(REFUSED_LINES_BURST, REFUSED_LINES_PER_SECOND)
 
     @property
     def dropped(self) -> int:
@@ -200,6 +243,44 @@ class AccessLog:
         }
         return _to_json(record) + "\n"
 
+    def refused(self, client: str, request_line: bytes, status: int, reason: str,
+                started: float, sent: int) -> None:
+        """Log an answer the server wrote itself (no app saw the request):
+        `request_line` as far as it was read (empty: nothing was), `sent`
+        body bytes, `started` the head's start (time.monotonic())."""
+        if not self._refusals.take():
+            self.writer.skip()
+            return
+        line = request_line.rstrip(b"\r\n").decode("latin-1")
+        method, _, rest = line.partition(" ")
+        target = rest.partition(" ")[0]
+        elapsed = (time.monotonic() - started) * 1000
+        if self.json:
+            text = self._json_refusal(client, line, method, target, status, reason, elapsed, sent)
+        else:
+            text = (f"{self.clock.now()} {self.pid} {clean(method, 32)} {_path_of(target)} "
+                    f"{status} refused {elapsed:.1f}ms {sent} - {clean(client)} "
+                    f"{quoted(line)} {quoted(reason, VALUE_LIMIT * 2)}\n")
+        self.writer.write(text.encode("ascii", "backslashreplace"))
+
+    def _json_refusal(self, client: str, line: str, method: str, target: str, status: int,
+                      reason: str, elapsed: float, sent: int) -> str:
+        end = time.time()
+        invocation = _uuid4()
+        method, path = clean(method, 32), _path_of(target)
+        record = {
+            "begin": _iso(end - elapsed / 1000), "end": _iso(end),
+            "level": "INFO", "logger": "access",
+            "RequestID": invocation, "InvocationID": invocation,
+            "PartnerName": clean(client), "TransactionID": "-",
+            "ServiceName": f"{method} {path}", "method": method, "path": path,
+            "requestLine": escaped(line), "reason": escaped(reason, VALUE_LIMIT * 2),
+            "StatusCode": "ERROR", "ResponseCode": status, "outcome": "refused",
+            "ElapsedTime": round(elapsed, 1), "ClientIPAddress": clean(client),
+            "server": self.host, "pid": self.pid, "BytesIn": 0, "BytesOut": sent,
+        }
+        return _to_json(record) + "\n"
+
 
 class _Body:
     """The app's body, passed through; logs the request when closed."""
@@ -242,6 +323,11 @@ def _path(environ: dict) -> str:
     if raw is None:
         raw = quote(environ.get("PATH_INFO", ""), safe="/;=,:@!$&'()*+~")
     return clean(raw, PATH_LIMIT)
+
+
+def _path_of(target: str) -> str:
+    """A request target as read, escaped; `-` when none was."""
+    return clean(target, PATH_LIMIT)
 
 
 def _service_name(environ: dict, method: str) -> str:

@@ -5,14 +5,17 @@ It keeps what the eventlet backend (service.py, protocol.py, body.py) does
 to every connection; what both share lives in http_rules.py:
 
 - A connection costs a greenlet from a pool of `max_connections`; beyond,
-  a new connection gets a JSON 503 at once (gevent's own pool would stop
-  accepting instead). A request slot (`wsgi_pool_size`) is taken only once
-  a whole, well-framed request head has arrived.
+  a new connection gets a JSON 503 at once, over TLS after a short
+  handshake (gevent's own pool would stop accepting instead). A request
+  slot (`wsgi_pool_size`) is taken only once a whole, well-framed request
+  head has arrived.
 - The head must arrive within `client_header_timeout` (408 JSON, close); a
   kept-alive connection may idle `keepalive_timeout` (then closed
   silently); each body read waits at most `client_body_timeout`.
 - Heads are read by the same rules (plain fast path, else line by line,
   400/414/431 JSON); ambiguous framing gets 400 and a close.
+- While a request is answered, a client that closes its connection (plain
+  or TLS) is noticed, and the request abandoned.
 - The answer is framed as eventlet frames it (Date, Connection: close or
   keep-alive, chunked when unsized on HTTP/1.1, a bare 500 on app errors).
 - On stop: every accepted connection is served once more with
@@ -47,17 +50,18 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 from oslo_config import cfg
 from oslo_service.backend.base import ServiceBase
 
-from multicloud_broker import metrics
 from multicloud_broker.core import health
 from multicloud_broker.core.errors import ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.access_log import AccessLog, open_access_log
 from multicloud_broker.server.framing import FramingError, check_body_framing
-from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE, REFUSED,
-                                                 ConnectionRules, Head, StrictBody,
-                                                 WorkerLimits, configured_limits,
-                                                 connection_limit, has_pending_bytes,
-                                                 parse_head, plain_head_fields)
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, CONTINUE,
+                                                 REFUSING_TLS_AT_ONCE, WATCH_RECHECK,
+                                                 ConnectionBound, ConnectionRules, Head,
+                                                 StrictBody, WorkerLimits, client_gone,
+                                                 configured_limits, connection_limit,
+                                                 has_pending_bytes, log_nothing, parse_head,
+                                                 plain_head_fields)
 from multicloud_broker.server.launchers import report_serving, stop_being_ready, tune_gc
 
 LOG = logging.getLogger(__name__)
@@ -80,14 +84,10 @@ class Limits(WorkerLimits):
         closed = 0
         for handler in list(self.idle):
             conn = handler.socket
-            if conn is None or _is_tls(conn) or not has_pending_bytes(conn._sock):
+            if conn is None or not has_pending_bytes(conn):
                 _shutdown(conn)  # its reader sees EOF
                 closed += 1
         return closed
-
-
-def _is_tls(conn) -> bool:
-    return hasattr(conn, "do_handshake")
 
 
 def _shutdown(conn) -> None:
@@ -97,43 +97,49 @@ def _shutdown(conn) -> None:
         pass
 
 
-class Connections:
+class Connections(ConnectionBound):
     """A greenlet per connection up to `size`; beyond, the connection is
     answered 503 and closed at once, so accepting never pauses and the
     connections in service never slow (gevent's Pool as a server's spawn
-    would stop accepting while full)."""
+    would stop accepting while full); over TLS the handshake and the 503
+    run in a greenlet of their own."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, log_refusal: Callable = log_nothing,
+                 tls: gevent.ssl.SSLContext | None = None):
+        super().__init__(size, log_refusal)
         self.pool = gevent.pool.Pool(size)
-        self._refused = 0
-        self._refused_logged_at = 0.0
+        self._tls = tls
+        self._refusing = gevent.pool.Pool(REFUSING_TLS_AT_ONCE)
 
     def spawn(self, func: Callable, *args) -> None:
         """The server's spawn: `args` are (handle, close, (socket, address))."""
-        if self.pool.full():
-            sock = args[-1][0]
-            self._refuse(sock)
-            sock.close()
+        if not self.pool.full():
+            self.pool.spawn(func, *args)
             return
-        self.pool.spawn(func, *args)
+        sock, address = args[-1]
+        client = _host_port(address)[0]
+        if self._tls is None:
+            self._answer_plain(sock._sock, client)
+        elif not self._refusing.full():
+            self._refusing.spawn(self._refuse_tls, sock, client)
+            return
+        else:
+            self._unanswered(client)
+        sock.close()
 
     def running(self) -> int:
         return len(self.pool)
 
-    def _refuse(self, sock) -> None:
+    def _refuse_tls(self, sock, client: str) -> None:
+        conn = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         try:
-            # The OS-level socket: a send that would block fails at once instead.
-            sock._sock.send(REFUSED)
-        except OSError:
-            pass  # closed either way
-        self._refused += 1
-        metrics.request_refused(503)
-        now = time.monotonic()
-        if now - self._refused_logged_at >= 10:
-            LOG.warning("at max_connections (%d): refused %d connection(s) since the "
-                        "last report", self.size, self._refused)
-            self._refused, self._refused_logged_at = 0, now
+            self._answer_tls(conn, client)
+        finally:
+            _shutdown(conn)
+            conn.close()
+
+    def _deadline(self, seconds: float) -> gevent.Timeout:
+        return gevent.Timeout.start_new(seconds)
 
 
 class RequestBody(StrictBody):
@@ -276,8 +282,7 @@ class BrokerHandler(ConnectionRules, WSGIHandler):
                                        expect_continue)
         env["wsgi.input"] = env[BODY] = body
         env["wsgi.input_terminated"] = True
-        if not _is_tls(self.socket):  # TLS cannot peek
-            env[WATCH_CLIENT] = self._watch_client
+        env[WATCH_CLIENT] = self._watch_client
         return env
 
     def _watch_client(self) -> Callable[[], None]:
@@ -293,15 +298,15 @@ class BrokerHandler(ConnectionRules, WSGIHandler):
                 request.throw(ClientGone())
 
         def watch() -> None:
-            try:
-                gevent.socket.wait_read(conn.fileno())
-                closed = not conn._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            except OSError:
-                closed = True
-            if closed:  # bytes (a pipelined request) mean it is still there
-                gevent.get_hub().loop.run_callback(gone)
+            while True:
+                try:
+                    gevent.socket.wait_read(conn.fileno())
+                except OSError:
+                    return  # closed under the watch: the request is over
+                if client_gone(conn):
+                    gevent.get_hub().loop.run_callback(gone)
+                    return
+                gevent.sleep(WATCH_RECHECK)  # bytes wait unread: readable again at once
 
         watcher = gevent.spawn(watch)
 
@@ -550,15 +555,16 @@ class GeventWSGIService(ServiceBase):
                                           conf.log_format, conf.access_log_buffer)
         tune_gc()
         self._limits = Limits(
-            **configured_limits(conf),
+            **configured_limits(conf), log_refusal=app.refused,
             keepalive=(conf.keepalive_timeout or False) if conf.wsgi_keep_alive else False)
-        self._connections = Connections(connection_limit(conf.max_connections))
+        tls = _tls_context(conf)
+        self._connections = Connections(connection_limit(conf.max_connections), app.refused,
+                                        tls)
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.
         listener = self.sock.dup()
         listener.setblocking(False)  # accepted in a loop: one accept too many must not wait
-        self._server = BrokerServer(listener, app, self._limits, self._connections,
-                                    _tls_context(conf))
+        self._server = BrokerServer(listener, app, self._limits, self._connections, tls)
         self._server.start()
         report_serving(conf, self._limits, self._connections.running, self._connections.size)
 

@@ -7,7 +7,10 @@ gevent's in gevent_server.py) share.
   the slow path, and the stdlib's parse_request for the rest.
 - The request body: strict Content-Length and chunked decoding with a
   deadline per read (`StrictBody`), over any socket with settimeout().
-- How many connections a worker may hold (`connection_limit`).
+- How many connections a worker may hold (`connection_limit`), and the
+  503 beyond (`ConnectionBound`), over TLS too.
+- Whether a client has gone while its request is answered (`client_gone`),
+  plain or TLS.
 
 Imports neither eventlet nor gevent: each backend imports this module.
 """
@@ -15,13 +18,16 @@ Imports neither eventlet nor gevent: each backend imports this module.
 from __future__ import annotations
 
 import errno
+import functools
 import http.client
 import http.server
 import json
 import logging
 import re
 import resource
+import select
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -64,6 +70,26 @@ def json_error(status: int, message: str) -> bytes:
 
 
 REFUSED = json_error(503, "this worker is at its connection limit; retry")
+AT_THE_BOUND = "at max_connections"
+
+# A TLS client over the bound gets its 503 after a handshake, all within
+# this deadline; at most this many at once (beyond, closed unanswered), so
+# a flood costs the worker a bounded amount of handshakes.
+REFUSE_TLS_DEADLINE = 2.0
+REFUSING_TLS_AT_ONCE = 64
+# How often a watch looks again at a client that sent bytes during its
+# request (a next request, or TLS's close_notify ahead of its FIN): its
+# socket stays readable, so waiting for that would return at once.
+WATCH_RECHECK = 0.1
+
+
+def body_size(answer: bytes) -> int:
+    """The body bytes of a whole answer (what the access log counts)."""
+    return len(answer) - answer.index(b"\r\n\r\n") - 4
+
+
+def log_nothing(*args) -> None:
+    """The refusal log when none is given."""
 
 
 def connection_limit(wanted: int) -> int:
@@ -78,15 +104,122 @@ def connection_limit(wanted: int) -> int:
     return limit
 
 
-def has_pending_bytes(raw: socket.socket) -> bool:
-    """True when the client has sent bytes not read yet (a next request).
-    `raw` must be the OS-level socket: a green one would wait for them."""
+def is_tls(conn) -> bool:
+    return hasattr(conn, "do_handshake")
+
+
+def handshake_pending(conn) -> bool:
+    """A TLS connection whose handshake is not done: nothing can be sent on it
+    (a write would wait for the client's handshake)."""
+    return is_tls(conn) and conn.version() is None
+
+
+@functools.cache
+def _os_poll():
+    """select.poll as the OS has it: eventlet removes it, gevent makes it green.
+    Asked for at serving time, once the backend has patched."""
+    monkey = sys.modules.get("gevent.monkey")
+    if monkey is not None and monkey.is_module_patched("select"):
+        return monkey.get_original("select", "poll")
+    patcher = sys.modules.get("eventlet.patcher")
+    if patcher is not None:
+        return patcher.original("select").poll
+    return select.poll
+
+
+_CLOSED = select.POLLRDHUP | select.POLLHUP | select.POLLERR
+
+
+def _poll_now(fd: int) -> int:
+    """The connection's poll events now (never waits)."""
+    poller = _os_poll()()
+    poller.register(fd, select.POLLIN | select.POLLRDHUP)
+    events = poller.poll(0)
+    return events[0][1] if events else 0
+
+
+def has_pending_bytes(conn) -> bool:
+    """True when the client has sent bytes not read yet (a next request) and
+    not closed its connection. Over TLS, decrypted bytes held count, and so
+    do encrypted ones that arrived (TLS cannot be peeked at)."""
     try:
-        return bool(raw.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
-    except BlockingIOError:
-        return False
-    except (OSError, ValueError, TypeError, AttributeError):
-        return False  # closed, or a TLS socket that cannot peek: treat as idle
+        if is_tls(conn) and conn.pending():
+            return True
+        events = _poll_now(conn.fileno())
+    except (OSError, ValueError):
+        return False  # closed: treat as idle
+    return bool(events & select.POLLIN) and not events & _CLOSED
+
+
+def client_gone(conn) -> bool:
+    """Whether the client has closed or reset its connection (a FIN or RST
+    arrived), even with bytes still unread before it. Unread bytes alone (a
+    pipelined request, or TLS's close_notify ahead of its FIN) are not a
+    departure: the caller looks again while they wait. Plain or TLS alike:
+    only the socket's state is read, never its bytes."""
+    try:
+        return bool(_poll_now(conn.fileno()) & _CLOSED)
+    except (OSError, ValueError):
+        return True
+
+
+class ConnectionBound:
+    """The connections a worker holds beyond `size`: answered 503 and closed
+    at once; over TLS after a handshake (REFUSE_TLS_DEADLINE, at most
+    REFUSING_TLS_AT_ONCE at a time), as a TLS client reads no plain answer.
+    Counted, logged to the access log (`log_refusal`) and warned about.
+    A backend provides `_deadline(seconds)`, a started timeout of its library."""
+
+    def __init__(self, size: int, log_refusal: Callable = log_nothing):
+        self.size = size
+        self._log_refusal = log_refusal
+        self._refused = 0
+        self._refused_logged_at = 0.0
+
+    def _answer_plain(self, raw: socket.socket, client: str) -> None:
+        """The 503 on the OS-level socket: a send that would block fails at once."""
+        try:
+            sent = body_size(REFUSED) if raw.send(REFUSED) == len(REFUSED) else 0
+        except OSError:
+            sent = 0  # the caller closes it either way
+        self._refused_one(client, sent, "", time.monotonic())
+
+    def _answer_tls(self, conn, client: str) -> None:
+        """The handshake, then the 503, within REFUSE_TLS_DEADLINE."""
+        sent, failure, started = 0, "", time.monotonic()
+        deadline = self._deadline(REFUSE_TLS_DEADLINE)
+        try:
+            conn.do_handshake()
+            conn.sendall(REFUSED)
+            sent = body_size(REFUSED)
+        except (OSError, ValueError) as exc:
+            failure = f"; TLS failed: {exc}"
+        except BaseException as exc:  # the libraries' timeouts are BaseExceptions
+            if exc is not deadline:
+                raise
+            failure = f"; no TLS handshake within {REFUSE_TLS_DEADLINE:g} s"
+        finally:
+            deadline.cancel()
+            del deadline  # once raised, it and this frame refer to each other
+        self._refused_one(client, sent, failure, started)
+
+    def _unanswered(self, client: str) -> None:
+        self._refused_one(client, 0, f"; {REFUSING_TLS_AT_ONCE} TLS refusals under way, "
+                                     "closed unanswered", time.monotonic())
+
+    def _refused_one(self, client: str, sent: int, note: str, started: float) -> None:
+        self._refused += 1
+        metrics.request_refused(503)
+        self._log_refusal(client, b"", 503, AT_THE_BOUND + note, started, sent)
+        now = time.monotonic()
+        if now - self._refused_logged_at >= 10:
+            LOG.warning("at max_connections (%d): refused %d connection(s) since the "
+                        "last report", self.size, self._refused)
+            self._refused, self._refused_logged_at = 0, now
+
+    def _deadline(self, seconds: float):
+        raise NotImplementedError
+
 
 class ConnectionRules:
     """What both servers' connection handlers do alike: the idle wait of a
@@ -103,10 +236,15 @@ class ConnectionRules:
     Each returns something false when the request is not to be served.
     """
 
+    raw_requestline = _head_bytes = b""
+    _head_started = 0.0
+
     def _read_head(self):
         """Request line and headers, all within client_header_timeout."""
-        started = time.monotonic()
-        buffered = self._first_bytes()
+        # What a refusal logs: the request line as far as it is read, and since when.
+        self._head_started = started = time.monotonic()
+        self.raw_requestline = self._head_bytes = b""  # nothing yet (a 408 may come first)
+        self._head_bytes = buffered = self._first_bytes()
         if not buffered:
             return None
         plain = self.limits.plain_head(buffered)
@@ -126,9 +264,9 @@ class ConnectionRules:
             line = self.rfile.readline(limits.url_length_limit)
             if not line:
                 return None  # the client closed without a request
+            self.raw_requestline = line
             if len(line) >= limits.url_length_limit:
-                metrics.request_refused(414)
-                self._send(json_error(414, f"request line over {limits.url_length_limit} bytes"))
+                self._refuse(414, f"request line over {limits.url_length_limit} bytes")
                 return None
             return self._parse_head(line)
         except HeadError as exc:
@@ -190,11 +328,27 @@ class ConnectionRules:
                     self.client_address[0], error.message)
 
     def _refuse(self, status: int, message: str) -> None:
+        """Answer `status` with `message` as JSON and close; counted and
+        access-logged (an operator must find every answer the server wrote)."""
         self.close_connection = True
         metrics.request_refused(status)
-        self._send(json_error(status, message))
+        answer, sent = json_error(status, message), 0
+        if handshake_pending(self.connection):
+            message += "; no TLS handshake: not sent"
+        else:
+            self._send(answer)
+            sent = body_size(answer)
+        client = self.client_address[0]
+        self.limits.log_refusal(client, self._request_line_read(), status, message,
+                                self._head_started, sent)
         if status != 408:
-            LOG.info("refused request from %s: %d %s", self.client_address[0], status, message)
+            LOG.info("refused request from %s: %d %s", client, status, message)
+
+    def _request_line_read(self) -> bytes:
+        """The request line, or as much of it as had arrived when the head began
+        (a line cut by the deadline is lost inside the reader)."""
+        line = self.raw_requestline or self._head_bytes.partition(b"\n")[0]
+        return line[:self.limits.url_length_limit]
 
 
 # -- the request head ----------------------------------------------------------
@@ -235,12 +389,16 @@ class HeadRules:
 class WorkerLimits(HeadRules):
     """What every connection of one worker shares: the head's bounds, the
     deadlines, the request slots (`slots`, a semaphore of the backend's
-    library), the idle kept-alive connections and whether it is stopping."""
+    library), the idle kept-alive connections, whether it is stopping, and
+    where the answers the server writes itself are logged."""
 
     def __init__(self, slots, *, header_timeout: float, keepalive_timeout: float,
                  body_timeout: float, socket_timeout: float | None,
-                 max_header_line: int, url_length_limit: int):
+                 max_header_line: int, url_length_limit: int,
+                 log_refusal: Callable = log_nothing):
         super().__init__(max_header_line, url_length_limit)
+        # (client, request line, status, reason, started, body bytes sent): AccessLog.refused
+        self.log_refusal = log_refusal
         self.header_timeout = header_timeout
         self.keepalive_timeout = keepalive_timeout
         self.body_timeout = body_timeout

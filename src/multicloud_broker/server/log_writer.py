@@ -6,7 +6,8 @@ journald, a terminal, /dev/null -- is written by one OS thread per process
 from a bounded queue of lines: a reader that lags slows no request, only
 fills the queue; when the queue is full the line is dropped, counted
 (`dropped_lines()`, for a metric) and reported by a warning at most every
-WARN_INTERVAL seconds.
+WARN_INTERVAL seconds. Lines a caller leaves out on purpose (`skip()`, a
+rate limit) are counted and reported the same way.
 
 Under eventlet (or no green library) the writer is a real OS thread, not a
 green thread: it blocks in write(2) (or poll(2) when someone made the pipe
@@ -83,6 +84,8 @@ class LineWriter:
         self._direct = stat.S_ISREG(os.fstat(fd).st_mode)
         self._overflowed = 0     # counted on the request side
         self._failed = 0         # counted by the writer thread
+        self._skipped = 0        # left out by the caller (a rate limit)
+        self._skips_reported = 0
         self._reported = 0       # dropped lines already warned about
         self._report_due = False
         self._last_warning = -WARN_INTERVAL
@@ -101,7 +104,13 @@ class LineWriter:
 
     @property
     def dropped(self) -> int:
-        return self._overflowed + self._failed
+        return self._overflowed + self._failed + self._skipped
+
+    def skip(self) -> None:
+        """Count a line the caller leaves out (a rate limit): dropped, and reported."""
+        self._skipped += 1
+        self._report_due = True
+        self._report()
 
     def write(self, line: bytes) -> None:
         """Hand over one line; never blocks on the reader."""
@@ -134,11 +143,16 @@ class LineWriter:
         now = time.monotonic()
         if now - self._last_warning < WARN_INTERVAL:
             return
-        dropped = self.dropped
+        dropped, skipped = self.dropped, self._skipped
         self._last_warning, self._report_due = now, False
-        LOG.warning("%s: %d lines dropped (%d in all): the reader of fd %d is too slow "
-                    "or gone", self.name, dropped - self._reported, dropped, self.fd)
-        self._reported = dropped
+        causes = []
+        if dropped - self._reported > skipped - self._skips_reported:
+            causes.append(f"the reader of fd {self.fd} is too slow or gone")
+        if skipped > self._skips_reported:
+            causes.append(f"{skipped - self._skips_reported} over a rate limit")
+        LOG.warning("%s: %d lines dropped (%d in all): %s", self.name,
+                    dropped - self._reported, dropped, "; ".join(causes))
+        self._reported, self._skips_reported = dropped, skipped
 
     def _run(self) -> None:
         lines, wake, idle = self._lines, self._wake, self._idle
@@ -217,6 +231,7 @@ def _after_fork() -> None:
     for writer in list(_writers):
         writer._reset()
         writer._overflowed = writer._failed = writer._reported = 0
+        writer._skipped = writer._skips_reported = 0
 
 
 os.register_at_fork(after_in_child=_after_fork)

@@ -10,7 +10,10 @@
   `client_body_timeout` each (see body.py).
 - Framing that two parsers could read two ways gets 400 and a close (see
   framing.py); every error the server answers itself is JSON.
-- Beyond `max_connections`, a new connection gets a 503 at once.
+- Beyond `max_connections`, a new connection gets a 503 at once (over TLS
+  after a short handshake).
+- While a request is answered, a client that closes its connection (plain
+  or TLS) is noticed, and the request abandoned.
 - On stop, every accepted connection is served once more (with
   `Connection: close`) unless it is an idle kept-alive one with nothing sent.
 """
@@ -21,20 +24,22 @@ import logging
 import re
 import socket
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 
 import eventlet
 import eventlet.semaphore
 from eventlet import greenio, hubs, wsgi
 
-from multicloud_broker import metrics
 from multicloud_broker.core.errors import ClientGone
 from multicloud_broker.core.http import WATCH_CLIENT
 from multicloud_broker.server.body import RequestBody
 from multicloud_broker.server.framing import FramingError, check_body_framing
-from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSED, ConnectionRules,
-                                                 HeadLines, WorkerLimits, has_pending_bytes,
-                                                 plain_head_fields)
+from multicloud_broker.server.http_rules import (ACCEPT_RETRY, BODY, REFUSING_TLS_AT_ONCE,
+                                                 WATCH_RECHECK, ConnectionBound,
+                                                 ConnectionRules, HeadLines, WorkerLimits,
+                                                 client_gone, has_pending_bytes, is_tls,
+                                                 log_nothing, plain_head_fields)
 
 LOG = logging.getLogger(__name__)
 
@@ -56,29 +61,36 @@ class Limits(WorkerLimits):
         closed = 0
         for protocol in list(self.idle):
             conn = protocol.connection
-            if not has_pending_bytes(getattr(conn, "fd", conn)):
+            if not has_pending_bytes(conn):
                 greenio.shutdown_safe(protocol.connection)  # its reader sees EOF
                 closed += 1
         return closed
 
 
-class ConnectionPool:
+class ConnectionPool(ConnectionBound):
     """eventlet's `custom_pool`: a green thread per connection up to `size`;
     beyond, the connection is answered 503 and closed without waiting, so
-    the accept loop never blocks and the connections in service never slow."""
+    the accept loop never blocks and the connections in service never slow
+    (over TLS the handshake and the 503 run in a green thread of their own)."""
 
-    def __init__(self, size: int):
-        self.size = size
+    def __init__(self, size: int, log_refusal: Callable = log_nothing):
+        super().__init__(size, log_refusal)
         self._pool = eventlet.GreenPool(size)
-        self._refused = 0
-        self._refused_logged_at = 0.0
+        self._refusing = eventlet.GreenPool(REFUSING_TLS_AT_ONCE)
 
     def spawn(self, func, conn_state: list):
-        if not self._pool.free():
-            self._refuse(conn_state[1])
-            return _Finished()
-        conn_state[2] = STATE_SERVED
-        return self._pool.spawn(func, conn_state)
+        if self._pool.free():
+            conn_state[2] = STATE_SERVED
+            return self._pool.spawn(func, conn_state)
+        client, conn = conn_state[0][0], conn_state[1]
+        if not is_tls(conn):
+            self._answer_plain(conn.fd, client)
+        elif self._refusing.free():
+            # The server's link callback closes the connection once answered.
+            return self._refusing.spawn(self._answer_tls, conn, client)
+        else:
+            self._unanswered(client)
+        return _Finished()
 
     def waitall(self) -> None:
         self._pool.waitall()
@@ -91,19 +103,8 @@ class ConnectionPool:
     def running(self) -> int:
         return self._pool.running()
 
-    def _refuse(self, conn) -> None:
-        try:
-            # The raw socket: a send that would block fails at once instead.
-            getattr(conn, "fd", conn).send(REFUSED)
-        except OSError:
-            pass  # the caller closes it either way
-        self._refused += 1
-        metrics.request_refused(503)
-        now = time.monotonic()
-        if now - self._refused_logged_at >= 10:
-            LOG.warning("at max_connections (%d): refused %d connection(s) since the "
-                        "last report", self.size, self._refused)
-            self._refused, self._refused_logged_at = 0, now
+    def _deadline(self, seconds: float) -> eventlet.Timeout:
+        return eventlet.Timeout(seconds)
 
 
 class Listener:
@@ -261,8 +262,7 @@ class BrokerProtocol(ConnectionRules, wsgi.HttpProtocol):
         if given.content_length != 0 or given.chunked_input:  # no body: nothing to read or bound
             env["wsgi.input"] = env["eventlet.input"] = env[BODY] = RequestBody(
                 given, limits.body_timeout, limits.socket_timeout, self._body_failed)
-        if not hasattr(self.connection, "do_handshake"):  # TLS cannot peek
-            env[WATCH_CLIENT] = self._watch_client
+        env[WATCH_CLIENT] = self._watch_client
         return env
 
     def _watch_client(self):
@@ -278,15 +278,15 @@ class BrokerProtocol(ConnectionRules, wsgi.HttpProtocol):
                 request_thread.throw(ClientGone())
 
         def watch() -> None:
-            try:
-                hubs.trampoline(conn.fileno(), read=True)
-                closed = not conn.fd.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return
-            except OSError:
-                closed = True
-            if closed:  # bytes (a pipelined request) mean it is still there
-                hubs.get_hub().schedule_call_global(0, gone)
+            while True:
+                try:
+                    hubs.trampoline(conn.fileno(), read=True)
+                except OSError:
+                    return  # closed under the watch: the request is over
+                if client_gone(conn):
+                    hubs.get_hub().schedule_call_global(0, gone)
+                    return
+                eventlet.sleep(WATCH_RECHECK)  # bytes wait unread: readable again at once
 
         watcher = eventlet.spawn(watch)
 

@@ -74,8 +74,8 @@ class WSGIService(service.ServiceBase):
                                           conf.log_format, conf.access_log_buffer)
         tune_gc()
         socket_timeout = conf.client_socket_timeout or None
-        self._limits = Limits(**configured_limits(conf))
-        self._pool = ConnectionPool(connection_limit(conf.max_connections))
+        self._limits = Limits(**configured_limits(conf), log_refusal=app.refused)
+        self._pool = ConnectionPool(connection_limit(conf.max_connections), app.refused)
         keepalive = (conf.keepalive_timeout or False) if conf.wsgi_keep_alive else False
         # The server closes the socket it is given when it stops: hand it a
         # duplicate, so the shared socket stays open across reloads.
