@@ -27,10 +27,11 @@ $(STAMP): pyproject.toml $(LOCKS)/test.txt
 	$(call install_locked,$(BIN),test)
 	touch $(STAMP)
 
-# The real Keystone of the OpenStack tests runs from a venv of its own
-# (requirements/keystone.txt), built once per machine and cached.
+# The real Keystone and Glance of the OpenStack tests run from a venv of their
+# own (requirements/keystone.txt), built once per machine and cached.
 test: $(STAMP)
 	$(BIN)/python -m multicloud_broker.simulators.keystone --prepare
+	$(BIN)/python -m multicloud_broker.simulators.glance --prepare
 	$(BIN)/python -m pytest -q -n 4 --dist loadfile
 
 # The suite against the newest versions pyproject.toml's ranges allow, in a
@@ -40,6 +41,7 @@ test-latest:
 	$(PYTHON) -m venv .venv-latest
 	.venv-latest/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
 	.venv-latest/bin/python -m multicloud_broker.simulators.keystone --prepare
+	.venv-latest/bin/python -m multicloud_broker.simulators.glance --prepare
 	.venv-latest/bin/python -m pytest -q -n 4 --dist loadfile
 
 run: $(STAMP)

@@ -204,7 +204,7 @@ def test_the_command_line_runs_keystone_until_sigterm(tmp_path: Path) -> None:
 BUILDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from multicloud_broker.simulators.keystone import _build_once
+    from multicloud_broker.simulators.local_openstack import build_once
 
     final, seconds = Path(sys.argv[1]), float(sys.argv[2])
 
@@ -215,7 +215,7 @@ BUILDER = textwrap.dedent("""
         time.sleep(seconds)
         (tmp / "complete").write_text("")
 
-    print(sorted(p.name for p in _build_once(final, build).iterdir()), flush=True)
+    print(sorted(p.name for p in build_once(final, build).iterdir()), flush=True)
 """)
 
 

@@ -24,8 +24,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import ctypes
-import fcntl
 import grp
 import hashlib
 import json
@@ -33,27 +31,25 @@ import os
 import pwd
 import shutil
 import signal
-import socket
 import sqlite3
 import ssl
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from multicloud_broker.simulators.local_openstack import (
+    LOCALHOST, build_once, cache_root, child_env, die_with_parent, ensure_venv, has_exited,
+    listen, lock_digest, run_step, venv_python, wait_exited)
 
 if TYPE_CHECKING:  # keystoneauth1 is imported when a session is first asked for
     from keystoneauth1.session import Session
 
-LOCALHOST = "127.0.0.1"
-REPO_ROOT = Path(__file__).resolve().parents[3]
-LOCK_FILE = REPO_ROOT / "requirements" / "keystone.txt"
-VENV_ENV = "MULTICLOUD_KEYSTONE_VENV"
 
 # Bump when what the template holds, or how it is made, changes: the template
 # directory's name depends on it, so an old cached one is not reused.
@@ -83,99 +79,6 @@ application = initialize_public_application()
 '''
 
 
-# --------------------------------------------------------------------- cache
-
-def cache_root() -> Path:
-    """~/.cache/multicloud-broker (or under $XDG_CACHE_HOME when it is set)."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "multicloud-broker"
-
-
-def lock_digest() -> str:
-    """A short hash of requirements/keystone.txt: a new lock gets a new venv."""
-    if not LOCK_FILE.is_file():
-        raise FileNotFoundError(f"{LOCK_FILE} is missing: the keystone venv is built from it")
-    return hashlib.sha256(LOCK_FILE.read_bytes()).hexdigest()[:16]
-
-
-def venv_dir() -> Path:
-    """Where the keystone venv is: $MULTICLOUD_KEYSTONE_VENV, else the cache."""
-    override = os.environ.get(VENV_ENV)
-    if override:
-        return Path(override).expanduser().resolve()
-    return cache_root() / f"keystone-venv-{lock_digest()}"
-
-
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive flock on lock_path: one builder among all processes."""
-    with open(lock_path, "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _build_once(final: Path, build: Callable[[Path], None]) -> Path:
-    """Make directory `final` with build(tmp) unless it exists.
-
-    The build happens in a temporary sibling renamed into place at the end,
-    so `final` existing means it is complete: a build killed halfway leaves
-    only a temporary directory, which the next builder removes.
-    """
-    if final.exists():
-        return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive(final.with_name(final.name + ".lock")):
-        if final.exists():  # another process built it while we waited
-            return final
-        for leftover in final.parent.glob(final.name + ".tmp-*"):
-            shutil.rmtree(leftover, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=final.name + ".tmp-", dir=final.parent))
-        try:
-            build(tmp)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final
-
-
-def _child_env(**extra: str) -> dict[str, str]:
-    """Our environment without what would mix our Python path into keystone's."""
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "__PYVENV_LAUNCHER__")}
-    env.update(extra)
-    return env
-
-
-def _run(command: Sequence[str | Path], what: str, timeout: float = 900) -> None:
-    """Run a set-up command; its output only matters (and is shown) if it fails."""
-    done = subprocess.run([str(part) for part in command], capture_output=True, text=True,
-                          env=_child_env(), stdin=subprocess.DEVNULL, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{what} failed ({done.returncode}):\n"
-                           f"{done.stdout[-2000:]}\n{done.stderr[-4000:]}")
-
-
-def _python(venv: Path) -> Path:
-    # Only bin/python is used, never the venv's console scripts: their
-    # shebangs name the temporary directory the venv was built in.
-    return venv / "bin" / "python"
-
-
-def _build_venv(target: Path) -> None:
-    _run([sys.executable, "-m", "venv", target], "creating the keystone venv")
-    _run([_python(target), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-          "--require-hashes", "--no-deps", "-r", LOCK_FILE], f"pip install -r {LOCK_FILE}")
-
-
-def ensure_venv() -> Path:
-    """The keystone venv, built from the lock file on first use (about a minute)."""
-    return _build_once(venv_dir(), _build_venv)
-
-
 # -------------------------------------------------------------- configuration
 
 def _conf_text(root: Path, token_expiration: int, log_file: Path) -> str:
@@ -202,7 +105,7 @@ def _conf_text(root: Path, token_expiration: int, log_file: Path) -> str:
 
 def _keystone_manage(venv: Path, conf: Path, *args: str) -> None:
     code = "import sys; from keystone.cmd.manage import main; sys.exit(main())"
-    _run([_python(venv), "-c", code, "--config-file", conf, *args], f"keystone-manage {args[0]}")
+    run_step([venv_python(venv), "-c", code, "--config-file", conf, *args], f"keystone-manage {args[0]}")
 
 
 def _owner_args() -> list[str]:
@@ -232,7 +135,7 @@ def ensure_template(venv: Path, admin_password: str) -> Path:
     key = hashlib.sha256("\0".join(
         (lock_digest(), str(venv), TEMPLATE_FORMAT, admin_password)).encode()).hexdigest()[:16]
     final = cache_root() / f"keystone-template-{key}"
-    return _build_once(final, lambda tmp: _build_template(tmp, venv, admin_password))
+    return build_once(final, lambda tmp: _build_template(tmp, venv, admin_password))
 
 
 def _fresh_fernet_key() -> bytes:
@@ -263,60 +166,6 @@ def _point_identity_at(db: Path, url: str) -> None:
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         conn.execute("UPDATE endpoint SET url = ? WHERE service_id IN "
                      "(SELECT id FROM service WHERE type = 'identity')", (url,))
-
-
-# ------------------------------------------------------------ child process
-
-def _die_with_parent() -> Callable[[], None]:
-    """A preexec_fn asking Linux to SIGTERM the server when its parent dies.
-
-    A test run killed hard then leaves no keystone behind. Linux sends it when
-    the thread that started the server ends, so start it from a thread that
-    outlives it (pytest's and the CLI's main thread do). Resolved before the
-    fork, so the child only makes the one system call.
-    """
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    pr_set_pdeathsig = 1
-    return lambda: prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
-
-
-def _has_exited(pid: int) -> bool:
-    """Whether our child `pid` has exited, without reaping it.
-
-    Until it is reaped its PID, which is also its process group's id, cannot
-    be given to another process, so signalling the group stays safe.
-    """
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:  # reaped already
-        return True
-
-
-def _wait_exited(pid: int, timeout: float) -> bool:
-    """Wait (without reaping) up to `timeout` s for our child `pid` to exit."""
-    deadline = time.monotonic() + timeout
-    while not _has_exited(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def _listen(port: int) -> socket.socket:
-    """A listening socket on 127.0.0.1:port (0: any free port), for gunicorn.
-
-    We bind it and hand it over (--bind fd://N) rather than pass a port
-    number, so no other process can take the port between choice and use.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # restart on the same port
-        sock.bind((LOCALHOST, port))
-        sock.listen(128)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _password_auth(user: str, password: str, project: str, domain: str) -> dict:
@@ -394,7 +243,7 @@ class LocalKeystone:
 
     def is_running(self) -> bool:
         """Whether the server process is alive (paused counts as alive)."""
-        return self._proc is not None and not _has_exited(self._proc.pid)
+        return self._proc is not None and not has_exited(self._proc.pid)
 
     # ----------------------------------------------------------- life cycle
 
@@ -408,7 +257,7 @@ class LocalKeystone:
             raise RuntimeError(f"{self!r} is already running")
         venv = ensure_venv()
         template = ensure_template(venv, self.admin_password)
-        sock = _listen(self.port)
+        sock = listen(self.port)
         try:
             self.port = sock.getsockname()[1]
             self._prepare(template)
@@ -429,12 +278,12 @@ class LocalKeystone:
         proc, self._proc = self._proc, None
         if proc is None:
             return
-        if not _has_exited(proc.pid):
+        if not has_exited(proc.pid):
             self._signal_group(proc.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
             proc.send_signal(signal.SIGTERM)
-            if not _wait_exited(proc.pid, timeout=10):
+            if not wait_exited(proc.pid, timeout=10):
                 self._signal_group(proc.pid, signal.SIGKILL)
-                _wait_exited(proc.pid, timeout=10)
+                wait_exited(proc.pid, timeout=10)
         # The worker leaves with its master; this is for one that did not.
         # Safe: the master is not reaped yet, so no other process can have
         # been given its PID, which is the group's id.
@@ -522,7 +371,7 @@ class LocalKeystone:
 
     def _spawn(self, venv: Path, fd: int) -> subprocess.Popen[bytes]:
         command = [
-            str(_python(venv)), "-m", "gunicorn", f"{WSGI_MODULE}:application",
+            str(venv_python(venv)), "-m", "gunicorn", f"{WSGI_MODULE}:application",
             "--bind", f"fd://{fd}", "--chdir", str(self.workdir),
             "--worker-class", "gthread", "--workers", "1", "--threads", "8",
             # No heartbeat deadline: pause() stops the worker on purpose, and
@@ -539,8 +388,8 @@ class LocalKeystone:
             return subprocess.Popen(
                 command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 cwd=self.workdir, pass_fds=(fd,), start_new_session=True,
-                preexec_fn=_die_with_parent(),
-                env=_child_env(OS_KEYSTONE_CONFIG_DIR=str(self.workdir)))
+                preexec_fn=die_with_parent(),
+                env=child_env(OS_KEYSTONE_CONFIG_DIR=str(self.workdir)))
 
     def _wait_ready(self, timeout: float) -> None:
         body = _password_auth(self.admin_user, self.admin_password, self.admin_project,

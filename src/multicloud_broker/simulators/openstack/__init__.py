@@ -26,7 +26,8 @@ version documents needs ``X-Auth-Token``; the token is validated with
 Keystone (``GET /v3/auth/tokens``) by the simulator's admin session, the
 answer cached (bounded) until ``--token-cache-seconds`` pass or shortly
 before the token expires. A missing or invalid token gets 401 with
-``WWW-Authenticate: Keystone uri="KEYSTONE-URL"``. Records belong to the
+``WWW-Authenticate: Keystone uri="KEYSTONE-URL"`` (the body is
+keystonemiddleware's, Glance's own for the image service). Records belong to the
 token's project: another project's are 404 (an admin role sees all, with
 ``all_tenants`` where the real service asks for it).
 

@@ -173,10 +173,7 @@ class SimulatorApp:
                     self.cloud.store.tick()
                     response = route.handler(request)
         except Unauthorized:
-            response = Response.json(401, {"error": {
-                "code": 401, "title": "Unauthorized",
-                "message": "The request you have made requires authentication."}},
-                [("WWW-Authenticate", f'Keystone uri="{self.cloud.keystone_url}"')])
+            response = service.unauthorized(request, self.cloud.keystone_url)
         except KeystoneUnavailable:
             response = service.error(request, ApiError(
                 503, "The service is unavailable: cannot validate the token with Keystone."))

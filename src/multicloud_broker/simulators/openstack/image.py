@@ -4,18 +4,26 @@ multihash recorded; then `active`), downloaded streamed with ``Content-MD5``,
 listed with Glance's paging (``next`` links, 25 a page unless `limit`),
 patched with JSON patch, deleted; ``/v2/schemas/image(s)``.
 
-Catalog URL ``{root}/image``; clients append ``/v2``. Errors are WebOb's: JSON
-``{"message", "code": "404 Not Found", "title"}`` when the client accepts JSON,
-else text. Glance's data inspection (refusing bytes that do not match the
-declared disk format) is not simulated.
+Catalog URL ``{root}/image``; clients append ``/v2``. Errors are WebOb's, as
+Glance 33's (checked against the real one, tests/openstack_plugin/
+test_real_glance.py): JSON ``{"message": "...<br /><br />\n\n\n", "code":
+"404 Not Found", "title"}`` when the client prefers JSON, an HTML page when it
+sends no Accept or accepts HTML, else text; a missing or invalid token is
+WebOb's 401 too (Glance's, not keystonemiddleware's). The version document
+is Glance 33's with several stores and no image cache. Glance's data
+inspection (refusing bytes that do not match the declared disk format) and
+its image import are not simulated (``/v2/info/import`` lists no method).
 """
 
 from __future__ import annotations
 
 import hashlib
+import html
 import os
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 from multicloud_broker.simulators.openstack.service import Service
 from multicloud_broker.simulators.openstack.state import iso
@@ -25,7 +33,15 @@ from multicloud_broker.simulators.openstack.web import (
 CHUNK = 64 * 1024
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 1000
-CURRENT_MINOR = 17
+# Glance 33's version document with enabled_backends and no image_cache_dir,
+# in its own order (2.17, the current one, comes after 2.8).
+VERSIONS = (("2.15", "SUPPORTED"), ("2.13", "SUPPORTED"), ("2.12", "SUPPORTED"),
+            ("2.11", "SUPPORTED"), ("2.10", "SUPPORTED"), ("2.9", "SUPPORTED"),
+            ("2.8", "SUPPORTED"), ("2.17", "CURRENT"), ("2.7", "SUPPORTED"),
+            ("2.6", "SUPPORTED"), ("2.5", "SUPPORTED"), ("2.4", "SUPPORTED"),
+            ("2.3", "SUPPORTED"), ("2.2", "SUPPORTED"), ("2.1", "SUPPORTED"),
+            ("2.0", "SUPPORTED"))
+STORE = "fs"  # the one store's id, as enabled_backends = fs:file names it
 DISK_FORMATS = ("ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso",
                 "ploop")
 CONTAINER_FORMATS = ("ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed")
@@ -35,9 +51,21 @@ READ_ONLY = ("status", "size", "virtual_size", "checksum", "os_hash_algo", "os_h
 CORE = ("id", "name", "status", "visibility", "protected", "os_hidden", "owner", "min_disk",
         "min_ram", "size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value",
         "container_format", "disk_format", "created_at", "updated_at", "tags")
-PATCH_TYPES = ("application/openstack-images-v2.1-json-patch",
-               "application/openstack-images-v2.0-json-patch")
+PATCH_TYPES = ("application/openstack-images-v2.0-json-patch",
+               "application/openstack-images-v2.1-json-patch")
 SEED_DATA_SIZE = 64 * 1024
+UNAUTHORIZED = ("This server could not verify that you are authorized to access the document "
+                "you requested. Either you supplied the wrong credentials (e.g., bad password), "
+                "or your browser does not understand how to supply the credentials required.")
+
+
+class MediaTypeError(ApiError):
+    """WebOb's 415, whose message names the request's media type first."""
+
+    def __init__(self, content_type: str, detail: str,
+                 headers: list[tuple[str, str]] | None = None):
+        super().__init__(415, detail, headers=headers or ())
+        self.content_type = content_type
 
 
 class Image(Service):
@@ -87,22 +115,23 @@ class Image(Service):
         add("PUT", "/v2/images/{image_id}/tags/{tag}", self.add_tag)
         add("DELETE", "/v2/images/{image_id}/tags/{tag}", self.delete_tag)
         add("GET", "/v2/info/import", self.import_info)
+        add("GET", "/v2/info/stores", self.stores_info)
 
     def error(self, request: Request, err: ApiError) -> Response:
-        line = status_line(err.status)
-        if "json" in (request.header("Accept") or ""):
-            return Response.json(err.status, {"message": err.message, "code": line,
-                                              "title": line.split(" ", 1)[1]}, err.headers)
-        body = f"{line}\n\n{err.message}\n\n   ".encode()
-        return Response(err.status, body, [("Content-Type", "text/plain; charset=UTF-8"),
-                                           *err.headers])
+        return webob_error(request.header("Accept") or "", err)
+
+    def unauthorized(self, request: Request, keystone_url: str) -> Response:
+        # keystonemiddleware lets Glance decide (delay_auth_decision); Glance
+        # answers WebOb's 401, and keystonemiddleware adds its header.
+        response = self.error(request, ApiError(401, UNAUTHORIZED))
+        response.headers.append(("WWW-Authenticate", f'Keystone uri="{keystone_url}"'))
+        return response
 
     def _versions_doc(self, request: Request) -> dict:
-        versions = [{"id": f"v2.{minor}",
-                     "status": "CURRENT" if minor == CURRENT_MINOR else "SUPPORTED",
-                     "links": [{"rel": "self", "href": request.url("/v2/")}]}
-                    for minor in range(CURRENT_MINOR, -1, -1)]
-        return {"versions": versions}
+        href = request.url("/v2/")
+        return {"versions": [{"id": f"v{version}", "status": status,
+                              "links": [{"rel": "self", "href": href}]}
+                             for version, status in VERSIONS]}
 
     def versions_choice(self, request: Request) -> Response:
         return Response.json(300, self._versions_doc(request))
@@ -153,7 +182,7 @@ class Image(Service):
         doc.update({"self": f"/v2/images/{image['id']}", "file": f"/v2/images/{image['id']}/file",
                     "schema": "/v2/schemas/image"})
         if image["status"] == "active":
-            doc["stores"] = "file"
+            doc["stores"] = STORE
         return doc
 
     # -- create ---------------------------------------------------------------
@@ -218,7 +247,7 @@ class Image(Service):
                              ("container_format", CONTAINER_FORMATS)):
             value = body.get(key)
             if value is not None and value not in allowed:
-                raise bad(f"'{value}' is not one of {list(allowed)}")
+                raise bad(f"'{value}' is not one of {[None, *allowed]}")
         for key in ("min_disk", "min_ram"):
             value = body.get(key, 0)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -280,14 +309,19 @@ class Image(Service):
         marker = request.arg("marker")
         chunk, found, _ = page(images, marker, limit)
         if not found:
-            raise ApiError(400, f"marker [{marker}] not found")
+            raise ApiError(400, f"No image found with ID {marker}")
+        return Response.json(200, self._list_doc(request, chunk, limit))
+
+    def _list_doc(self, request: Request, chunk: list[dict], limit: int) -> dict:
+        """The page, with Glance's `first` and `next`: the client's query
+        (its last value of each key) without, then with, the marker."""
+        params = {key: values[-1] for key, values in request.query.items() if key != "marker"}
         doc: dict[str, Any] = {"images": [self.render(i) for i in chunk],
-                               "first": "/v2/images", "schema": "/v2/schemas/images"}
+                               "first": "/v2/images" + (f"?{urlencode(params)}" if params else ""),
+                               "schema": "/v2/schemas/images"}
         if chunk and len(chunk) == limit:
-            query = [f"{k}={v}" for k, vs in request.query.items() if k != "marker" for v in vs]
-            query.append(f"marker={chunk[-1]['id']}")
-            doc["next"] = "/v2/images?" + "&".join(query)
-        return Response.json(200, doc)
+            doc["next"] = "/v2/images?" + urlencode({**params, "marker": chunk[-1]["id"]})
+        return doc
 
     @staticmethod
     def _sort_order(request: Request) -> list[tuple[str, str]]:
@@ -317,8 +351,9 @@ class Image(Service):
     def update_image(self, request: Request) -> Response:
         content_type = (request.header("Content-Type") or "").split(";")[0].strip()
         if content_type not in PATCH_TYPES:
-            raise ApiError(415, f"Unsupported Content-Type: {content_type or 'none'}",
-                           headers=[("Accept-Patch", ", ".join(PATCH_TYPES))])
+            raise MediaTypeError(content_type or "None", "Image PATCH expects Content-Type one "
+                                 f"of: {', '.join(PATCH_TYPES)}",
+                                 headers=[("Accept-Patch", ", ".join(PATCH_TYPES))])
         image = self.owned(request.ctx, request.params["image_id"])
         changes = request.json()
         if not isinstance(changes, list):
@@ -365,7 +400,10 @@ class Image(Service):
         image["_props"][key] = value
 
     def delete_image(self, request: Request) -> Response:
-        image = self.owned(request.ctx, request.params["image_id"])
+        image_id = request.params["image_id"]
+        if self.find(request.ctx, image_id) is None:
+            raise ApiError(404, f"Failed to find image {image_id} to delete")
+        image = self.owned(request.ctx, image_id)
         if image["protected"]:
             raise ApiError(403, f"Image {image['id']} is protected and cannot be deleted.")
         self.remove(image["id"])
@@ -397,6 +435,9 @@ class Image(Service):
         return Response.json(200, {"import-methods": {
             "description": "Import methods available.", "type": "array", "value": []}})
 
+    def stores_info(self, request: Request) -> Response:
+        return Response.json(200, {"stores": [{"id": STORE, "default": "true"}]})
+
     # -- data -------------------------------------------------------------------
 
     def upload(self, request: Request) -> Response:
@@ -404,8 +445,8 @@ class Image(Service):
         two moments it changes the image."""
         content_type = (request.header("Content-Type") or "").split(";")[0].strip()
         if content_type != "application/octet-stream":
-            raise ApiError(415, f"Content type {content_type or 'none'} is not supported; "
-                                "use application/octet-stream")
+            raise MediaTypeError(content_type or "None",
+                                 f"Invalid content type {content_type or 'None'}")
         image_id = request.params["image_id"]
         with self.store.lock:
             self.store.tick()
@@ -473,6 +514,80 @@ class Image(Service):
                            "next": {"type": "string"}},
             "links": [{"rel": "first", "href": "{first}"}, {"rel": "next", "href": "{next}"},
                       {"rel": "describedby", "href": "{schema}"}]})
+
+
+# WebOb's rendering of an error (webob.exc.WSGIHTTPException): the message,
+# then "<br /><br />", the (empty) detail and comment lines; in an HTML page,
+# in JSON, or as text with the tags made line breaks.
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def webob_error(accept: str, err: ApiError) -> Response:
+    """`err` as WebOb renders it for a client sending `accept`."""
+    line = status_line(err.status)
+    chosen = _webob_media_type(accept)
+    if chosen == "application/json":
+        return Response.json(err.status, {"message": _webob_message(err, str),
+                                          "code": line, "title": line.split(" ", 1)[1]},
+                             err.headers)
+    if chosen == "text/html":
+        body = (f"<html>\n <head>\n  <title>{line}</title>\n </head>\n <body>\n"
+                f"  <h1>{line}</h1>\n  {_webob_message(err, html.escape)}\n </body>\n</html>")
+        content_type = "text/html; charset=UTF-8"
+    else:
+        body = f"{line}\n\n{_strip_tags(_webob_message(err, str))}"
+        content_type = "text/plain; charset=UTF-8"
+    return Response(err.status, body.encode(), [("Content-Type", content_type), *err.headers])
+
+
+def _webob_message(err: ApiError, escape) -> str:
+    """WebOb's message template filled in (its 415 has a template of its own)."""
+    if isinstance(err, MediaTypeError):
+        return (f"The request media type {escape(err.content_type)} is not supported by this "
+                f"server.\n<br /><br />\n{escape(err.message)}")
+    return f"{escape(err.message)}<br /><br />\n\n\n"
+
+
+def _strip_tags(text: str) -> str:
+    text = _BREAK.sub("\n", text.replace("\n", " ").replace("\r", ""))
+    return _TAG.sub("", text)
+
+
+def _webob_media_type(accept: str) -> str | None:
+    """HTML or JSON, as WebOb picks between them (None: neither is acceptable).
+    No Accept header accepts anything: the first, HTML."""
+    if not accept.strip():
+        return "text/html"
+    best, best_q = None, 0.0
+    for offer in ("text/html", "application/json"):
+        q = _quality(accept, offer)
+        if q > best_q:
+            best, best_q = offer, q
+    return best
+
+
+def _quality(accept: str, offer: str) -> float:
+    """The q that the most specific range of `accept` matching `offer` gives."""
+    kind = offer.split("/")[0]
+    quality, specificity = 0.0, -1
+    for part in accept.split(","):
+        media, *params = [piece.strip() for piece in part.split(";")]
+        rank = {offer: 2, f"{kind}/*": 1, "*/*": 0}.get(media.lower(), -1)
+        if rank > specificity:
+            quality, specificity = _q(params), rank
+    return quality
+
+
+def _q(params: list[str]) -> float:
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0
 
 
 def image_schema() -> dict:

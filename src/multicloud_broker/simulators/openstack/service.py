@@ -39,6 +39,14 @@ class Service:
         """`err` in this service's own error shape."""
         raise NotImplementedError
 
+    def unauthorized(self, request: Request, keystone_url: str) -> Response:
+        """The 401 for a missing or invalid token: keystonemiddleware's own,
+        as most services let it answer (Glance answers its own)."""
+        return Response.json(401, {"error": {
+            "code": 401, "title": "Unauthorized",
+            "message": "The request you have made requires authentication."}},
+            [("WWW-Authenticate", f'Keystone uri="{keystone_url}"')])
+
     # -- microversions --------------------------------------------------------
 
     def negotiate(self, request: Request) -> list[tuple[str, str]]:
