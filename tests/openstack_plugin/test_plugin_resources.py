@@ -177,6 +177,20 @@ def test_a_server_whose_volume_cannot_be_attached_is_not_left_behind(chain: Chai
     assert left == []
 
 
+def test_a_list_of_one_name(chain: Chain) -> None:
+    """`?name=` as the Swagger document offers it: Neutron filters networks
+    itself; Nova cannot filter flavors by name, the plugin does."""
+    base = chain.v0(chain.tenant)
+    name = unique("net")
+    net = call(chain, "POST", f"{base}/networks", {"name": name, "shared": False}).json()
+    call(chain, "POST", f"{base}/networks", {"name": unique("other"), "shared": False})
+    nets = call(chain, "GET", f"{base}/networks?name={name}").json()["networks"]
+    assert [n["id"] for n in nets] == [net["id"]]
+    flavors = call(chain, "GET", f"{base}/flavors?name=m1.tiny").json()["flavors"]
+    assert [f["name"] for f in flavors] == ["m1.tiny"]
+    assert call(chain, "GET", f"{base}/flavors?name=no-such").json()["flavors"] == []
+
+
 def test_flavor_with_extra_specs(chain: Chain) -> None:
     base = chain.v0(chain.tenant)
     name = unique("flv")
@@ -189,6 +203,11 @@ def test_flavor_with_extra_specs(chain: Chain) -> None:
     assert shown["extraSpecs"] == [{"keyName": "hw:cpu_policy", "value": "dedicated"}]
     assert sdk(chain).compute.fetch_flavor_extra_specs(flavor["id"]).extra_specs == {
         "hw:cpu_policy": "dedicated"}
+    # In a list too, as ONAP's plugin gives them (OOF reads HPA capabilities there).
+    listed = call(chain, "GET", f"{base}/flavors?name={name}").json()["flavors"]
+    assert [f["extraSpecs"] for f in listed] == [shown["extraSpecs"]]
+    plain = call(chain, "GET", f"{base}/flavors?name=m1.tiny").json()["flavors"]
+    assert [f["extraSpecs"] for f in plain] == [[]]
     assert call(chain, "DELETE", f"{base}/flavors/{flavor['id']}").status == 204
 
 

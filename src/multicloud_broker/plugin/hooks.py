@@ -1,16 +1,23 @@
 """What a declaration cannot say, by hook name (a declaration's `hook`):
-servers (boot source, server group), flavors (extra specs), limits (Cinder
-and Neutron beside Nova); and the tenants list (Keystone's projects)."""
+servers (boot source, server group), flavors (extra specs), images (the
+file at imagePath, extra properties), limits (Cinder and Neutron beside
+Nova); and the tenants list (Keystone's projects)."""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import quote
+
+import requests
 
 from multicloud_broker.core.errors import BadGateway, BadRequest
 from multicloud_broker.core.http import Response
 from multicloud_broker.plugin.openstack.sessions import RegionSession
+
+LOG = logging.getLogger(__name__)
 
 
 def tenant_list(session: RegionSession, ids: Mapping[str, str]) -> Response:
@@ -116,7 +123,7 @@ class ServersHook(Hook):
 
 
 class FlavorsHook(Hook):
-    """Extra specs: a call of their own on create and on get. Checked before
+    """Extra specs: a call of their own on create, get and list. Checked before
     the flavor is created (Nova's rules: strings of 1 to 255 characters);
     if Nova still refuses them, the new flavor is deleted again, so that a
     failed create leaves nothing behind."""
@@ -145,7 +152,9 @@ class FlavorsHook(Hook):
         created["extra_specs"] = specs
 
     def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
-        if not one or "extra_specs" in doc or not doc.get("id"):
+        # In lists too, one call per flavor, as ONAP's plugin does: Nova
+        # before microversion 2.61 has no other way to give them.
+        if "extra_specs" in doc or not doc.get("id"):
             return view
         answer = session.call("compute", "GET",
                               f"/flavors/{quote(doc['id'], '')}/os-extra_specs")
@@ -190,8 +199,118 @@ class LimitsHook(Hook):
         return {k: quota[k] for k in keys if k in quota} if isinstance(quota, dict) else {}
 
 
+# The keys of Glance's image schema: every other key of an image is one of
+# its extra properties.
+GLANCE_IMAGE_KEYS = frozenset((
+    "id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
+    "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "container_format",
+    "disk_format", "created_at", "updated_at", "tags", "direct_url", "min_ram", "min_disk",
+    "self", "file", "schema", "locations", "stores"))
+
+
+class ImagesHook(Hook):
+    """Glance's extra properties as `properties`, and the file at `imagePath`.
+
+    As ONAP's plugin does, the plugin fetches the file and uploads it to
+    Glance once the image exists, in the background: the create answers at
+    once with the image `queued`, and Glance makes it `active` when the
+    upload is done (minutes for a large image). Glance's own web-download
+    import is not used: many clouds disable it, and it would need the URL
+    reachable from the cloud's hosts. A URL that cannot be opened is the
+    create's 400, and the new image is deleted again.
+    """
+
+    def create_body(self, session: RegionSession, checked: dict, body: dict) -> dict:
+        for pair in checked.get("properties") or []:
+            key = pair["keyName"]
+            if key in GLANCE_IMAGE_KEYS or key in body:
+                raise BadRequest(f"properties: {key} is an image field, not an extra property")
+            body[key] = pair["value"]  # Glance itself says which values it refuses
+        return body
+
+    def after_create(self, session: RegionSession, checked: dict, created: dict) -> None:
+        url, image_id = checked.get("imagePath"), created.get("id")
+        if not url or not image_id:
+            return
+        path = f"/v2/images/{quote(image_id, '')}"
+        try:
+            source = _open_source(url, session)
+        except BadRequest:
+            session.call("image", "DELETE", path)  # no image whose file cannot come
+            raise
+        threading.Thread(target=_upload, args=(session, f"{path}/file", source, url),
+                         name=f"image-upload-{image_id}", daemon=True).start()
+
+    def view(self, session: RegionSession, doc: dict, view: dict, one: bool) -> dict:
+        view["properties"] = [{"keyName": key, "value": value} for key, value in doc.items()
+                              if key not in GLANCE_IMAGE_KEYS]
+        return view
+
+
+def _open_source(url: str, session: RegionSession) -> requests.Response:
+    """GET imagePath, its body not read yet; BadRequest unless it answers 200.
+
+    A plain requests call, not the region's session: the cloud's token must
+    not go to the file's server.
+    """
+    timeouts = (session.timeouts.connect, session.timeouts.read)
+    try:
+        source = requests.get(url, stream=True, timeout=timeouts)
+    except (requests.RequestException, ValueError) as exc:
+        raise BadRequest(f"imagePath {url} could not be fetched: {_brief(exc)}") from None
+    if source.status_code != 200:
+        source.close()
+        raise BadRequest(f"imagePath {url} answered {source.status_code}")
+    return source
+
+
+class _SourceBody:
+    """The fetched file as a request body, streamed: with its length when
+    the server gave it (Glance then knows the size), else sent chunked."""
+
+    CHUNK = 64 * 1024
+
+    def __init__(self, source: requests.Response):
+        length = source.headers.get("Content-Length", "")
+        # A compressed transfer changes the length: the decoded file is sent.
+        plain = not source.headers.get("Content-Encoding")
+        self.length = int(length) if length.isdigit() and plain else 0
+        self.source = source
+
+    def __len__(self) -> int:  # requests reads it; 0 means chunked
+        return self.length
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.source.iter_content(self.CHUNK)
+
+
+def _upload(session: RegionSession, path: str, source: requests.Response, url: str) -> None:
+    """PUT the file to Glance (a background thread: green in the worker).
+
+    Through the region's keystoneauth session itself, not RegionSession.call:
+    its total deadline is for answers, and an upload may last minutes. A
+    failure is logged; Glance leaves the image `queued`.
+    """
+    try:
+        with source:
+            answer = session.session.request(
+                session.endpoint("image").rstrip("/") + path, "PUT", raise_exc=False,
+                data=_SourceBody(source), headers={"Content-Type": "application/octet-stream"},
+                connect_retries=0, timeout=(session.timeouts.connect, session.timeouts.read))
+        if answer.status_code >= 300:
+            LOG.warning("cloud region %s: image refused the file of %s (%s): %s", session.name,
+                        url, answer.status_code, " ".join(answer.text.split())[:300])
+    except Exception as exc:  # noqa: BLE001 - a background thread: log, never raise
+        LOG.warning("cloud region %s: the upload of %s failed: %s", session.name, url,
+                    _brief(exc))
+
+
 HOOKS: dict[str, Hook] = {"servers": ServersHook(), "flavors": FlavorsHook(),
-                          "limits": LimitsHook()}
+                          "images": ImagesHook(), "limits": LimitsHook()}
+
+
+def _brief(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]
 
 
 def _json_or_none(answer):

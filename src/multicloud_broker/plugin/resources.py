@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -64,7 +65,13 @@ class ResourceApi:
         if resource.singleton:  # one document (limits): its collection path answers it
             doc = resource.unwrap(self._json(session, resource, "GET", resource.cloud.path))
             return Response.json(200, {**ids, **self._view(session, resource, doc, True)})
-        pages = self._pages(session, resource, tenant, _client_query(resource, request.query))
+        query = _client_query(resource, request.query)
+        name = _wanted_name(resource, request.query)
+        if name is not None and resource.cloud.name_filter:
+            query.append((resource.cloud.name_filter, name))
+        pages = self._pages(session, resource, tenant, query)
+        if name is not None:  # exact, whatever the cloud's filter matches (Nova: a regex)
+            pages = ([item for item in page if item.get("name") == name] for page in pages)
         first = next(pages)  # faults of the first page are answered properly
         return Response(200, [("Content-Type", "application/json")],
                         _stream_list(ids, resource, first, pages, self.max_items))
@@ -233,6 +240,16 @@ def _client_query(resource: Resource, query: str) -> list[tuple[str, str]]:
     return [(k, v) for k, v in parse_qsl(query, keep_blank_values=False) if k in allowed]
 
 
+def _wanted_name(resource: Resource, query: str) -> str | None:
+    """The client's `?name=` (as the Swagger document offers it on every list
+    of a resource whose name comes from the cloud), or None."""
+    name_field = resource.field("name")
+    if name_field is None or name_field.source is None:
+        return None
+    names = [v for k, v in parse_qsl(query, keep_blank_values=False) if k == "name"]
+    return names[-1] if names else None
+
+
 def _refused(session: RegionSession, resource: Resource, answer) -> None:
     """A 4xx of the cloud, passed on with the cloud's own words."""
     if answer.status_code < 400:
@@ -253,14 +270,24 @@ def _cloud_message(answer) -> str:
     try:
         body = answer.json()
     except ValueError:
-        return " ".join(answer.text.split())[:300]
+        return _plain(answer.text)
     if isinstance(body, dict):
         for value in body.values():
             if isinstance(value, dict) and isinstance(value.get("message"), str):
-                return value["message"][:300]
+                return _plain(value["message"])
         if isinstance(body.get("message"), str):
-            return body["message"][:300]
+            return _plain(body["message"])
     return ""
+
+
+# WebOb's JSON errors (Glance's) end the message in "<br /><br />" and blank
+# lines: markup of its HTML page, meaningless in an error line of ours.
+_BREAK = re.compile(r"<br\s*/?>", re.I)
+
+
+def _plain(message: str) -> str:
+    """A cloud's message on one line, without WebOb's line breaks."""
+    return " ".join(_BREAK.sub(" ", message).split())[:300]
 
 
 def _stream_list(ids: Mapping[str, str], resource: Resource, first: list[dict],
