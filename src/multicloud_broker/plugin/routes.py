@@ -4,7 +4,8 @@ allows, in the order both web frameworks try them.
 Paths live under `/api/{plugin}/`, where `{plugin}` is one of the names the
 plugin answers under (`[openstack_plugin] plugin_names`). A call scoped to a
 cloud region has the scope `v0/{vimid}` or `v1/{cloud_owner}/{cloud_region_id}`;
-below it, a first segment that is an OpenStack service type is the service
+below it, `infra_workload[/{id}]` and `capacity_check` (Heat stacks, room for
+a demand), a first segment that is an OpenStack service type is the service
 proxy, anything else the declared resources (`{tenantid}/{resource}`).
 """
 
@@ -36,6 +37,15 @@ class PluginRoute(Route):
 
 def _region_routes(scope: str) -> list[Route]:
     return [
+        # Before `{tenantid}/{resource}`, which their paths would also match.
+        PluginRoute(f"{scope}/infra_workload", ("GET", "POST"), "infra_workloads",
+                    "Deploy a Heat workload, or find one by ?name=", root=PREFIX),
+        PluginRoute(f"{scope}/infra_workload/{{workload_id}}", ("GET", "DELETE"),
+                    "infra_workload", "A workload's status and outputs, or delete it",
+                    root=PREFIX),
+        PluginRoute(f"{scope}/capacity_check", ("POST",), "capacity_check",
+                    "Whether the region can host the given vCPUs, memory and storage",
+                    root=PREFIX),
         PluginRoute(f"{scope}/identity/v3/auth/tokens", ALL_FORWARDED, "identity_v3",
                     "Authenticate with the region's Keystone; the catalog points "
                     "through MultiCloud", root=PREFIX),

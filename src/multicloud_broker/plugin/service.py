@@ -4,9 +4,10 @@ adapters route to it from plugin/routes.py.
 
 Per call: the region record (with its cloud access) from the inventory, the
 Keystone session of the region and project (plugin/openstack/sessions.py),
-then one of: a declared resource (plugin/resources.py), the identity proxy
-(plugin/identity.py) or the service proxy (forwarded as the broker forwards
-to plugins, with the caller's own token).
+then one of: a declared resource (plugin/resources.py), infra_workload
+(plugin/workloads.py), capacity_check (plugin/capacity.py), the identity
+proxy (plugin/identity.py) or the service proxy (forwarded as the broker
+forwards to plugins, with the caller's own token).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from multicloud_broker.core.service import Service
 from multicloud_broker.core.target import checked_query, checked_rest
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import CloudRegion, Inventory
-from multicloud_broker.plugin import identity, routes
+from multicloud_broker.plugin import capacity, identity, routes, workloads
 from multicloud_broker.plugin.openstack.sessions import RegionSession, RegionSessions
 from multicloud_broker.plugin.hooks import tenant_list
 from multicloud_broker.plugin.resources import ResourceApi, identification
@@ -126,6 +127,22 @@ class OpenStackPlugin(Service):
         ids = identification(*_ids(region, scope_path), tenantid)
         return self.resources.get(session, resource, resource_id, ids)
 
+    def infra_workloads(self, request: Request, plugin: str, **scope: str) -> Response:
+        session = self._project_session(request, scope)
+        if request.method == "POST":
+            return workloads.create(session, request, self.max_body_size)
+        return workloads.listing(session, request)
+
+    def infra_workload(self, request: Request, plugin: str, workload_id: str,
+                       **scope: str) -> Response:
+        session = self._project_session(request, scope)
+        if request.method == "DELETE":
+            return workloads.delete(session, workload_id)
+        return workloads.show(session, workload_id)
+
+    def capacity_check(self, request: Request, plugin: str, **scope: str) -> Response:
+        return capacity.check(self._project_session(request, scope), request)
+
     # Helpers ------------------------------------------------------------------
 
     def _region(self, request: Request, scope: Mapping[str, str]) -> tuple[CloudRegion, str]:
@@ -142,6 +159,12 @@ class OpenStackPlugin(Service):
             scope_path = f"v1/{owner}/{region_id}"
         region = self.inventory.get(owner, region_id, request.headers["x-transactionid"])
         return region, scope_path
+
+    def _project_session(self, request: Request, scope: Mapping[str, str]) -> RegionSession:
+        """The region's session, in the project of the `Project` header (an id,
+        as SO sends it) or else the region's own."""
+        region, _ = self._region(request, scope)
+        return self.sessions.get(region, request.headers.get("project") or None)
 
     def _forward(self, request: Request, region: CloudRegion, scope_path: str,
                  service_type: str) -> Response:

@@ -82,6 +82,10 @@ def swagger_document(resources: Mapping[str, Resource], plugin: str) -> dict:
         for version in VERSIONS:
             for path, item in _paths(resource, plugin, version).items():
                 paths.setdefault(path, {}).update(item)
+    paths.update(_operation_paths(plugin))
+    definitions.update(_OPERATION_DEFINITIONS)
+    tags += [{"name": "infra_workload", "description": "Heat workloads (SO)"},
+             {"name": "capacity_check", "description": "Room for a demand (OOF, broker)"}]
     return {
         "swagger": "2.0",
         "info": {"title": f"{plugin} resource API", "version": __version__,
@@ -280,3 +284,96 @@ def _schema(f: Field, request: bool) -> dict:
     if request and f.default is not MISSING and f.default is not None:
         schema["default"] = f.default
     return schema
+
+
+# infra_workload and capacity_check (plugin/workloads.py, plugin/capacity.py) -------
+
+_OBJECT = {"type": "object"}
+_OPERATION_DEFINITIONS: dict[str, dict] = {
+    "WorkloadRequest": {
+        "type": "object", "required": ["template_type", "template_data"],
+        "description": "SO's request; also accepted as multipart/form-data (template_data "
+                       "as JSON text; template, environment, stack_name as parts)",
+        "properties": {
+            "template_type": {"type": "string", "pattern": "^[Hh][Ee][Aa][Tt]$"},
+            "template_data": {
+                "type": "object", "required": ["stack_name", "template"],
+                "properties": {
+                    "stack_name": {"type": "string", "minLength": 1},
+                    "template": {"description": "A Heat template: an object or its text"},
+                    "parameters": _OBJECT, "files": _OBJECT,
+                    "environment": {"description": "An object or its YAML text"}}},
+            "oof_directives": {**_OBJECT, "description": "OOF's directives: a flavor "
+                               "directive sets the template parameter it names"}}},
+    "Workload": {
+        "type": "object", "required": ["workload_id", "workload_status"],
+        "properties": {
+            "template_type": {"type": "string"},
+            "workload_id": {"type": "string", "description": "Heat's stack id"},
+            "workload_status": {"type": "string", "description": "Heat's stack_status"},
+            "workload_status_reason": {
+                **_OBJECT, "description": "Heat's stack: stack_status_reason, outputs..."}}},
+    "WorkloadList": {"type": "object", "required": ["workloads"], "properties": {
+        "workloads": {"type": "array", "items": _ref("definitions", "Workload")}}},
+    "CapacityRequest": {"type": "object", "properties": {
+        "vCPU": {"type": "number", "minimum": 0},
+        "Memory": {"type": "number", "minimum": 0, "description": "GB"},
+        "Storage": {"type": "number", "minimum": 0, "description": "GB"}}},
+    "CapacityAnswer": {"type": "object", "required": ["result", "AZs"], "properties": {
+        "result": {"type": "boolean"},
+        "AZs": {"type": "array", "items": {"type": "object", "properties": {
+            "availability-zone-name": {"type": "string"},
+            **{f"{kind}{part}": {"type": "number"} for kind in ("vCPU", "Memory", "Storage")
+               for part in ("Avail", "Total")}}}}}},
+}
+
+
+def _operation_paths(plugin: str) -> dict[str, dict]:
+    """The paths of infra_workload and capacity_check, in both API versions."""
+    paths: dict[str, dict] = {}
+    for version in VERSIONS:
+        if version == "v0":
+            prefix, scope = f"/api/{plugin}/v0/{{vimid}}", ["vimid"]
+        else:
+            prefix = f"/api/{plugin}/v1/{{cloud_owner}}/{{cloud_region_id}}"
+            scope = ["cloud_owner", "cloud_region_id"]
+        common = [_ref("parameters", p) for p in scope]
+
+        def op(name: str, summary: str, responses: dict, params: list | None = None) -> dict:
+            return {"tags": ["infra_workload" if "capacity" not in name else "capacity_check"],
+                    "summary": summary, "operationId": f"{name}_{version}",
+                    "produces": ["application/json"], "parameters": params or [],
+                    "responses": {**responses, "404": _ref("responses", "NotFound"),
+                                  "default": _ref("responses", "Failure")}}
+
+        def body(definition: str) -> list:
+            return [{"name": "body", "in": "body", "required": True,
+                     "schema": _ref("definitions", definition)}]
+
+        workload = {"description": "The workload", "schema": _ref("definitions", "Workload")}
+        bad = _ref("responses", "BadRequest")
+        query = [{"name": key, "in": "query", "required": False, "type": "string",
+                  "description": f"The workload of this stack {key}"} for key in ("name", "id")]
+        paths[f"{prefix}/infra_workload"] = {"parameters": common, "get": op(
+            "list_workloads", "The workload of ?name= (or ?id=); without: all of them",
+            {"200": {"description": "The workload, or {workloads: [...]}", "schema": _OBJECT},
+             "400": bad}, query), "post": op(
+            "create_workload", "Create a Heat stack",
+            {"201": {"description": "Created: CREATE_IN_PROGRESS", "schema":
+                     _ref("definitions", "Workload")}, "400": bad, "409": bad},
+            body("WorkloadRequest"))}
+        item = [*common, {"name": "workload_id", "in": "path", "required": True,
+                          "type": "string", "pattern": "^[^/]+$",
+                          "description": "Stack id or name"}]
+        paths[f"{prefix}/infra_workload/{{workload_id}}"] = {"parameters": item, "get": op(
+            "get_workload", "A workload's status, Heat's reason and outputs",
+            {"200": workload}), "delete": op(
+            "delete_workload", "Delete the stack",
+            {"202": {"description": "DELETE_IN_PROGRESS; GET answers 404 once gone",
+                     "schema": _ref("definitions", "Workload")}})}
+        paths[f"{prefix}/capacity_check"] = {"parameters": common, "post": op(
+            "capacity_check", "Whether the region can host the demand",
+            {"200": {"description": "The answer, and the AZs' capacity",
+                     "schema": _ref("definitions", "CapacityAnswer")}, "400": bad},
+            body("CapacityRequest"))}
+    return paths
