@@ -119,9 +119,11 @@ INVENTORY_OPTS = [
                       "and a request may wait for a pooled connection; connecting "
                       "and the socket's own timeout get 5 s more."),
     cfg.FloatOpt("probe_interval", default=5.0, min=0,
-                 help="Seconds /readyz reuses the outcome of its inventory probe "
-                      "(a lookup of a region nobody registers; for A&AI a real "
-                      "request): at most one probe per worker per interval."),
+                 help="Seconds /readyz reuses the outcome of its SQLite probe (a "
+                      "lookup of a region nobody registers). With A&AI or "
+                      "PostgreSQL, which never decide readiness: seconds without "
+                      "a lookup before /readyz starts a background probe of it, "
+                      "for /healthz's view. At most one probe per worker per interval."),
 ]
 
 AAI_OPTS = [
@@ -166,13 +168,18 @@ PLUGIN_OPTS = [
                  help="Overall deadline of one forwarded call, answer body "
                       "included: 504 when it passes before the answer "
                       "started, the client connection cut after."),
-    cfg.IntOpt("max_connections_per_plugin", default=500, min=1,
-               help="Connections open to one plugin base URL, per worker. "
-                    "Requests beyond wait at most connect_timeout for one, "
-                    "then get 503: a hanging plugin cannot hold them all. "
-                    "Keep it below wsgi_pool_size, so that other plugins "
-                    "keep request slots, and well above the calls one "
-                    "plugin has in flight at peak."),
+    cfg.IntOpt("max_connections_per_plugin", min=1,
+               help="Connections open to one plugin, per worker. Default: "
+                    "half of wsgi_pool_size (the worker's request slots; "
+                    "max_connections counts idle client connections too, "
+                    "which call no plugin). Calls beyond queue for a free "
+                    "connection, first come first served, and wait while "
+                    "the plugin's calls keep finishing: 503 once none has "
+                    "finished for connect_timeout (the plugin hangs) or at "
+                    "total_timeout. A plugin's calls, connected or queued, "
+                    "take at most nine tenths of wsgi_pool_size (503 at "
+                    "once beyond), so a plugin that hangs leaves the rest "
+                    "of the request slots to the other plugins."),
     cfg.IntOpt("capacity_max_vims", default=100, min=1,
                help="Most VIMs one check_vim_capacity request may list "
                     "(413 beyond)."),

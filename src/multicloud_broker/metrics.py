@@ -155,7 +155,8 @@ class _Instruments:
         self.plugin_calls = Counter(
             p + "plugin_calls", "Calls to plugins by plugin and outcome: the answer's "
             "status class (2xx..5xx), or the broker's 502 (unreachable, broken answer), "
-            "504 (too slow), 503_busy (connection bound reached)", ["plugin", "outcome"])
+            "504 (too slow), 503_busy (no connection to the plugin came free: its queue "
+            "was full or stopped moving)", ["plugin", "outcome"])
         self.plugin_seconds = Histogram(
             p + "plugin_call_duration_seconds", "Time from a plugin call's start to its "
             "answer's head (or its failure), by plugin", ["plugin"], buckets=_DURATION_BUCKETS)
@@ -176,6 +177,13 @@ class _Instruments:
             "backend), stale (of the misses: backend unreachable, served as last seen), "
             "shared (waited for another request's lookup), negative (remembered as "
             "unknown)", ["result"])
+        # One value per backend whoever answers the scrape: the latest
+        # lookup's outcome in any live worker (mostrecent).
+        self.inventory_up = Gauge(
+            p + "inventory_up", "1 if the latest lookup in the shared inventory (A&AI, "
+            "PostgreSQL) by any worker got an answer (found or not), 0 if it was "
+            "unreachable, refused or failing", ["backend"],
+            multiprocess_mode="livemostrecent")
         self.refused = Counter(p + "requests_refused", "Requests the server answered "
                                "itself before any route: 400 (malformed or ambiguous "
                                "framing), 408 (head too slow), 414, 431, 503 (worker at "
@@ -328,6 +336,15 @@ def inventory_lookup(backend: str, outcome: str, started: float) -> None:
         recorder = m.cached[key] = _Recorder(m.inventory_lookups.labels(backend, outcome),
                                              m.inventory_seconds.labels(backend))
     recorder.record(elapsed)
+
+
+def inventory_up(backend: str, up: bool) -> None:
+    """A lookup in a shared inventory got an answer (up) or not."""
+    m = _instruments or _get()
+    child = m.cached.get(("inventory_up", backend))
+    if child is None:
+        child = m.cached[("inventory_up", backend)] = m.inventory_up.labels(backend)
+    child.set(1 if up else 0)
 
 
 def _lookup_outcome(exc: Exception) -> str:

@@ -17,6 +17,8 @@ Kinds of broker (all with short plugin timeouts so slow-plugin tests are quick):
 - "hostile": sqlite inventory, one worker, every plugin at the HostilePlugin
   (tests/support/hostile_plugin.py) except multicloud-pike (at the PluginServer);
   short deadlines and small bounds (see HOSTILE_PLUGINS below).
+- "crowded": the hostile broker with CROWDED_SLOTS request slots and the
+  default connection bound per plugin (sized from those slots).
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from tests.contract.settings import (AAI_PASSWORD, AAI_SCHEMA, AAI_USER,  # noqa: E402
-                                     CAPACITY_TIMEOUT, ENV_AAI_PASSWORD, ENV_AAI_SCHEMA,
+                                     CAPACITY_TIMEOUT, CROWDED_SLOTS, ENV_AAI_PASSWORD,
+                                     ENV_AAI_SCHEMA,
                                      HOSTILE_PLUGINS,
                                      ENV_AAI_USER, PLUGIN_READ_TIMEOUT, SMALL_BODY_LIMIT)
 from tests.support import regions  # noqa: E402
@@ -126,6 +129,12 @@ class BrokerPool:
         config["plugins"]["endpoints"]["multicloud-pike"] = self.plugin.url
         config["plugins"].update(HOSTILE_PLUGINS)
         return config, 1  # one worker: a pooled connection is met again for sure
+
+    def _config_crowded(self) -> tuple[dict, int]:
+        config, workers = self._config_hostile()
+        del config["plugins"]["max_connections_per_plugin"]  # the default, from the slots
+        config["DEFAULT"]["wsgi_pool_size"] = CROWDED_SLOTS
+        return config, workers
 
     def _config_faults(self) -> tuple[dict, int]:
         config = self._base(self.closed.url)
@@ -229,6 +238,14 @@ def hostile_broker(broker_pool: BrokerPool, server_backend: str, hostile_plugin:
 
 
 @pytest.fixture(scope="session")
+def crowded_broker(broker_pool: BrokerPool, server_backend: str, hostile_plugin: HostilePlugin,
+                   web_framework: str) -> BrokerProcess:
+    """The hostile broker with few request slots (CROWDED_SLOTS) and the
+    default per-plugin connection bound they give."""
+    return broker_pool.get("crowded", web_framework)
+
+
+@pytest.fixture(scope="session")
 def env_broker(broker_pool: BrokerPool, server_backend: str, web_framework: str) -> BrokerProcess:
     """Configured the ONAP way: environment variables, plugins through the MSB gateway."""
     return broker_pool.get("env", web_framework)
@@ -256,3 +273,27 @@ def _fresh_upstreams(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if aai_server is not None:
         aai_server.set_mode("ok")
+
+
+# The schema fuzzers explore the application, which the web framework shapes
+# and the server backend below it does not: each framework is fuzzed under
+# one backend, and the two pairs still cover both backends. (They were the
+# suite's longest tests, run under all four pairs.)
+FUZZ_PAIRS = {("eventlet", "django"), ("gevent", "pecan")}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect (not skip) the fuzz runs of the other two pairs."""
+    kept, dropped = [], []
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        framework = params.get("fuzzed_broker") or params.get("web_framework")
+        fuzz = (item.nodeid.startswith("tests/contract/")
+                and item.name.startswith("test_schemathesis"))
+        if fuzz and (params.get("server_backend"), framework) not in FUZZ_PAIRS:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -14,3 +14,6 @@ ENV_AAI_SCHEMA = "v21"
 HOSTILE_PLUGINS = {"connect_timeout": 1, "read_timeout": 1.5, "total_timeout": 2.5,
                    "max_connections_per_plugin": 4, "capacity_max_vims": 5,
                    "capacity_concurrency": 2, "capacity_timeout": 3}
+# wsgi_pool_size of the "crowded" broker (the hostile one's deadlines, its
+# max_connections_per_plugin left to its default: half of these slots).
+CROWDED_SLOTS = 20

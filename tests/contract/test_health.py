@@ -1,8 +1,10 @@
 """GET /healthz and GET /readyz over HTTP, on real broker processes, both frameworks.
 
-Liveness asks no one; readiness probes the inventory (a real A&AI request at
-most once per `[inventory] probe_interval`), and answers 503 naming what is
-not ready: A&AI down or failing, or the worker draining after SIGTERM.
+Liveness asks no one. Readiness is what is the replica's own: its catalog,
+its drain, a local (SQLite) inventory; it answers 503 naming what is not
+ready. A shared inventory (A&AI, PostgreSQL) never decides it: its state is
+in /healthz's `inventory`, learnt from lookups and from a probe that /readyz
+starts in the background at most once per `[inventory] probe_interval`.
 """
 
 from __future__ import annotations
@@ -11,16 +13,16 @@ import json
 import math
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema_rs
 import pytest
 
 from multicloud_broker.core.health import PROBE_OWNER, PROBE_REGION
 from tests.contract.settings import AAI_PASSWORD, AAI_USER
-from tests.support.broker import BrokerProcess
+from tests.support.broker import BrokerProcess, stderr_has
 from tests.support.client import request
 from tests.support.postgres import PostgresServer, postgres_server  # noqa: F401 (fixture)
 from tests.support.upstreams import AAIServer
@@ -102,38 +104,79 @@ def pg_broker(server_backend, tmp_path_factory: pytest.TempPathFactory,
         yield broker, postgres_server
 
 
+SHARED_READY = {"status": "ready", "checks": {"catalog": "ok", "server": "ok"}}
+
+
 def _readyz(url: str):
     reply = request(url, "GET", "/readyz", timeout=10)
     assert reply.content_type == "application/json", reply
     return reply
 
 
+def _inventory(url: str) -> dict:
+    reply = request(url, "GET", "/healthz", timeout=10)
+    assert reply.status == 200 and reply.json()["status"] == "ok", reply
+    return reply.json()["inventory"]
+
+
+def _wait_for_state(url: str, state: str, timeout: float = 15.0) -> dict:
+    """/healthz's inventory once it says `state`; meanwhile every /readyz
+    (which starts the background probes) must answer ready."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = _readyz(url)
+        assert (reply.status, reply.json()) == (200, SHARED_READY), reply
+        inventory = _inventory(url)
+        if inventory["state"] == state or time.monotonic() > deadline:
+            assert inventory["state"] == state, inventory
+            return inventory
+        time.sleep(0.1)
+
+
+def _lines(broker: BrokerProcess, text: str) -> int:
+    return sum(text in line for line in
+               broker.stderr_path.read_text(errors="replace").splitlines())
+
+
 def test_healthz_answers_ok_and_asks_no_one(health_broker: BrokerProcess,
                                            health_aai: AAIServer) -> None:
+    doc = request(health_broker.url, "GET", "/api/multicloud/v0/swagger.json").json()
+    schema = {**doc["definitions"]["Health"], "definitions": doc["definitions"]}
     for path in ("/healthz", "/healthz/"):
         reply = request(health_broker.url, "GET", path)
         assert reply.status == 200, reply
-        assert reply.json() == {"status": "ok"}
+        body = reply.json()
+        assert body["status"] == "ok" and body["inventory"]["backend"] == "aai", body
+        assert jsonschema_rs.Draft4Validator(schema).is_valid(body), body
         assert reply.content_type == "application/json"
     assert health_aai.requests == []
 
 
-def test_healthz_is_ok_while_the_inventory_is_down(aai_down_broker: BrokerProcess) -> None:
-    reply = request(aai_down_broker.url, "GET", "/healthz")
-    assert (reply.status, reply.json()) == (200, {"status": "ok"})
+def test_healthz_is_ok_and_names_aai_unreachable(aai_down_broker: BrokerProcess) -> None:
+    inventory = _wait_for_state(aai_down_broker.url, "unreachable")
+    assert inventory["error"].startswith("inventory (A&AI) unreachable"), inventory
+    assert inventory["since"].endswith("Z") and inventory["checked_seconds_ago"] >= 0
 
 
-def test_readyz_probes_aai_with_the_brokers_credentials(health_broker: BrokerProcess,
-                                                        health_aai: AAIServer) -> None:
+def test_readyz_stays_ready_while_aai_is_unreachable(aai_down_broker: BrokerProcess) -> None:
+    """A&AI down for everyone must not take every replica out of the balancer."""
+    for _ in range(3):
+        reply = _readyz(aai_down_broker.url)
+        assert (reply.status, reply.json()) == (200, SHARED_READY), reply
+
+
+def test_readyz_probes_aai_in_the_background_with_the_brokers_credentials(
+        health_broker: BrokerProcess, health_aai: AAIServer) -> None:
     time.sleep(PROBE_INTERVAL)  # let an earlier test's outcome expire: this one probes
     reply = _readyz(health_broker.url)
-    assert reply.status == 200, reply
-    assert reply.json() == {"status": "ready", "checks": {
-        "catalog": "ok", "inventory": "ok", "server": "ok"}}
-    probes = health_aai.requests_to(PROBE_PATH, "GET")
-    assert len(probes) == 1, [r.target for r in health_aai.requests]
+    assert (reply.status, reply.json()) == (200, SHARED_READY), reply
+    probes = health_aai.wait_for(PROBE_PATH, method="GET")
+    for _ in range(3):  # within the interval: no other probe
+        assert _readyz(health_broker.url).status == 200
+    assert len(health_aai.requests_to(PROBE_PATH)) == 1, [r.target for r in health_aai.requests]
     assert AAIServer.basic_auth(probes[0]) == (AAI_USER, AAI_PASSWORD)
     assert probes[0].headers.get("X-FromAppId") == "MultiCloud"
+    assert _wait_for_state(health_broker.url, "up")["backend"] == "aai"
 
 
 def test_readyz_asks_aai_at_most_once_per_interval(health_broker: BrokerProcess,
@@ -148,95 +191,89 @@ def test_readyz_asks_aai_at_most_once_per_interval(health_broker: BrokerProcess,
     assert probes < 20
 
 
-def test_readyz_turns_503_when_aai_fails_and_back_when_it_recovers(
+def test_aai_failing_is_told_in_healthz_and_logged_once_each_way(
         health_broker: BrokerProcess, health_aai: AAIServer) -> None:
+    _wait_for_state(health_broker.url, "up")
+    down, back = "inventory (A&AI) is unreachable (was up)", "inventory (A&AI) answers again"
+    before = _lines(health_broker, down), _lines(health_broker, back)
     health_aai.set_mode("error")
-    reply = _wait_for_status(health_broker.url, 503)
-    body = reply.json()
-    assert body["status"] == "not ready"
-    assert body["checks"]["inventory"] == "inventory (A&AI) answered 500"
-    assert body["checks"]["catalog"] == body["checks"]["server"] == "ok"
-    assert body["error"].startswith("not ready: inventory: ")
+    inventory = _wait_for_state(health_broker.url, "unreachable")
+    assert inventory["error"] == "inventory (A&AI) answered 500", inventory
+    probes = len(health_aai.requests_to(PROBE_PATH))
+    while len(health_aai.requests_to(PROBE_PATH)) < probes + 2:  # more probes, same state
+        _wait_for_state(health_broker.url, "unreachable")
     health_aai.set_mode("ok")
-    assert _wait_for_status(health_broker.url, 200).json()["status"] == "ready"
+    _wait_for_state(health_broker.url, "up")
+    assert stderr_has(health_broker, back)
+    assert (_lines(health_broker, down), _lines(health_broker, back)) == (
+        before[0] + 1, before[1] + 1)
 
 
-def test_readyz_names_refused_credentials(health_broker: BrokerProcess,
-                                         health_aai: AAIServer) -> None:
+def test_refused_credentials_are_told_in_healthz(health_broker: BrokerProcess,
+                                                 health_aai: AAIServer) -> None:
     health_aai.set_mode("unauthorized")
-    body = _wait_for_status(health_broker.url, 503).json()
-    assert "credentials" in body["checks"]["inventory"], body
+    inventory = _wait_for_state(health_broker.url, "refused")
+    assert "credentials" in inventory["error"], inventory
 
 
-def test_a_hanging_aai_holds_one_readiness_call_not_all(health_broker: BrokerProcess,
-                                                       health_aai: AAIServer) -> None:
-    """While the probe waits for A&AI, other /readyz calls get the previous
-    outcome at once: a hung inventory does not pile up probes."""
-    _wait_for_status(health_broker.url, 200)  # the outcome before the hang: ready
+def test_a_hanging_aai_holds_no_readiness_call(health_broker: BrokerProcess,
+                                               health_aai: AAIServer) -> None:
+    """The probe waits for A&AI in the background: every /readyz answers at
+    once, and a hung inventory does not pile up probes."""
+    _wait_for_state(health_broker.url, "up")
     time.sleep(PROBE_INTERVAL)  # the next call probes
     health_aai.clear_requests()
     health_aai.set_mode("hang")
-    first: dict = {}
-    probing = threading.Thread(target=lambda: first.update(reply=_readyz(health_broker.url)))
-    probing.start()
     try:
+        first = _readyz(health_broker.url)
         assert len(health_aai.wait_for(PROBE_PATH)) == 1  # the probe hangs in A&AI
+        time.sleep(PROBE_INTERVAL)  # due again, but one probe at a time
         others = [_readyz(health_broker.url) for _ in range(3)]
-        assert probing.is_alive()  # answered while the probe still hung
-        assert [r.status for r in others] == [200] * 3  # the outcome before the hang
+        assert [r.status for r in [first, *others]] == [200] * 4
         assert len(health_aai.requests_to(PROBE_PATH)) == 1
     finally:
         health_aai.set_mode("ok")  # lets the hung answer go
-        probing.join(timeout=15)
-    # The hung request itself was never answered by A&AI: not ready, said so.
-    assert first["reply"].status == 503
-    assert "unreachable" in first["reply"].json()["checks"]["inventory"]
+    _wait_for_state(health_broker.url, "up")
 
 
-def test_the_region_cache_does_not_hide_an_outage_from_readiness(
+def test_the_region_cache_does_not_hide_an_outage_from_healthz(
         cached_broker: BrokerProcess, health_aai: AAIServer) -> None:
     """With cache_ttl, stale_ttl and negative_ttl on, as in production: A&AI
-    down turns readiness 503 (within probe_interval + negative_ttl), up turns it back."""
-    assert _readyz(cached_broker.url).status == 200
+    down is told within probe_interval, up again too; ready throughout."""
+    _wait_for_state(cached_broker.url, "up")
     health_aai.go_down()
     try:
-        body = _wait_for_status(cached_broker.url, 503).json()
-        assert "unreachable" in body["checks"]["inventory"], body
+        assert "unreachable" in _wait_for_state(cached_broker.url, "unreachable")["error"]
     finally:
         health_aai.come_up()
-    assert _wait_for_status(cached_broker.url, 200).json()["status"] == "ready"
+    _wait_for_state(cached_broker.url, "up")
 
 
-def test_readyz_follows_the_postgresql_inventory(pg_broker) -> None:
-    """PostgreSQL refusing the broker's role (and its sessions cut) turns
-    readiness 503; letting the role in again turns it back."""
+def test_a_postgresql_inventory_is_told_in_healthz_not_readyz(pg_broker) -> None:
+    """PostgreSQL refusing the broker's role (and its sessions cut): /healthz
+    says so, /readyz stays ready (the fleet shares the database); letting the
+    role in again is seen too."""
     broker, server = pg_broker
-    assert _readyz(broker.url).status == 200
+    _wait_for_state(broker.url, "up")
     admin = server.admin()
     try:
         admin.run(f"ALTER ROLE {PG_ROLE} NOLOGIN")
         admin.run("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                   " WHERE usename = :r", r=PG_ROLE)
-        body = _wait_for_status(broker.url, 503).json()
-        assert "PostgreSQL" in body["checks"]["inventory"], body
+        inventory = _wait_for_state(broker.url, "refused")
+        assert inventory["backend"] == "postgresql" and "PostgreSQL" in inventory["error"]
     finally:
         admin.run(f"ALTER ROLE {PG_ROLE} LOGIN")
         admin.close()
-    assert _wait_for_status(broker.url, 200).json()["status"] == "ready"
-
-
-def test_readyz_is_503_when_aai_is_unreachable(aai_down_broker: BrokerProcess) -> None:
-    reply = _readyz(aai_down_broker.url)
-    assert reply.status == 503, reply
-    body = reply.json()
-    assert "unreachable" in body["checks"]["inventory"], body
-    assert "inventory" in body["error"]
+    _wait_for_state(broker.url, "up")
 
 
 def test_readyz_on_the_embedded_inventory(broker: BrokerProcess) -> None:
     reply = _readyz(broker.url)
     assert reply.status == 200, reply
     assert reply.json()["checks"] == {"catalog": "ok", "inventory": "ok", "server": "ok"}
+    # A file of this replica's own: checked by /readyz, not told in /healthz.
+    assert request(broker.url, "GET", "/healthz").json() == {"status": "ok"}
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz"])
@@ -266,29 +303,25 @@ def test_health_paths_are_in_the_swagger_document(broker: BrokerProcess) -> None
 
 
 @pytest.mark.timeout(60)
-def test_readyz_answers_503_once_sigterm_starts_the_drain(
+def test_readyz_answers_503_from_sigterm_while_the_worker_still_serves(
         tmp_path: Path, health_aai: AAIServer, web_framework: str) -> None:
-    """A /readyz in flight when SIGTERM arrives (its A&AI probe is slow) is
-    answered 503 'draining': the server flagged the drain before finishing."""
-    broker = BrokerProcess(tmp_path, _config(health_aai, 0), web_framework=web_framework,
+    """SIGTERM turns /readyz 503 'draining' at once, while the worker goes on
+    serving for shutdown_delay: a balancer that checks it stops sending first."""
+    config = _config(health_aai, PROBE_INTERVAL)
+    config["DEFAULT"]["shutdown_delay"] = 2
+    broker = BrokerProcess(tmp_path, config, web_framework=web_framework,
                            name="draining").start()
     try:
-        assert _readyz(broker.url).status == 200
-        health_aai.delay = 2.0
-        answer: dict = {}
-        asking = threading.Thread(target=lambda: answer.update(reply=_readyz(broker.url)))
-        asking.start()
-        assert len(health_aai.wait_for(PROBE_PATH, count=2)) == 2  # the probe is in flight
+        assert (_readyz(broker.url).json()) == SHARED_READY
         os.kill(broker.pid, signal.SIGTERM)
-        asking.join(timeout=30)
-        reply = answer["reply"]
+        reply = _wait_for_status(broker.url, 503)
         status = broker.wait_stopped(timeout=20)  # the drain ends by itself
     finally:
         broker.stop()
-    assert reply.status == 503, reply
     body = json.loads(reply.body)
+    assert body["status"] == "not ready" and body["checks"]["catalog"] == "ok", body
     assert body["checks"]["server"].startswith("draining"), body
-    assert body["checks"]["inventory"] == "ok"
+    assert body["error"].startswith("not ready: server: draining"), body
     assert status == 0, broker.output()
 
 

@@ -12,10 +12,13 @@ import json
 import re
 import socket
 import struct
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.contract.settings import CROWDED_SLOTS
 from tests.support.broker import BrokerProcess, stderr_has
 from tests.support.contract import assert_json_error, call
 from tests.support.hostile_plugin import BIG, HostilePlugin
@@ -337,6 +340,84 @@ def test_hanging_plugin_holds_bounded_connections_others_unaffected(
     assert other_statuses == [200] * 8
     assert hostile_plugin.max_open <= limit, hostile_plugin.max_open
     assert statuses.count(503) >= 16 - 2 * limit, statuses
+
+
+# Issue 21: calls queue for a plugin connection --------------------------------
+
+def test_calls_beyond_the_bound_queue_for_a_healthy_plugin(
+        hostile_broker: BrokerProcess, hostile_plugin: HostilePlugin) -> None:
+    # 28 calls at once through 4 connections to a plugin answering each in
+    # 0.2 s: the last ones wait about 1.2 s for a connection, longer than
+    # connect_timeout (1 s), and are answered all the same.
+    limit, calls = 4, 28
+
+    def slow(index: int) -> int:
+        return call(hostile_broker.url, "GET", f"{OCATA.v0}/t1/{index}/slow").status
+
+    with ThreadPoolExecutor(max_workers=calls) as pool:
+        statuses = list(pool.map(slow, range(calls)))
+    assert statuses == [200] * calls
+    assert hostile_plugin.max_open <= limit, hostile_plugin.max_open
+
+
+def test_hanging_plugin_with_the_request_slots_full_leaves_others_answered(
+        crowded_broker: BrokerProcess, hostile_plugin: HostilePlugin,
+        plugin: PluginServer) -> None:
+    # Twice as many clients as request slots keep calling a plugin that
+    # hangs, without pause; another plugin's calls are still answered.
+    flooding = threading.Event()
+    hung: list[int] = []
+    busy_before = _busy_count(crowded_broker, OCATA.plugin)
+
+    def flood() -> None:
+        while flooding.is_set():
+            reply = call(crowded_broker.url, "GET", f"{OCATA.v0}/t1/flood/hang")
+            assert_json_error(reply, (503, 504))
+            hung.append(reply.status)
+
+    flooding.set()
+    with ThreadPoolExecutor(max_workers=2 * CROWDED_SLOTS) as pool:
+        floods = [pool.submit(flood) for _ in range(2 * CROWDED_SLOTS)]
+        try:
+            # Connections default to half the request slots. None is given
+            # back before read_timeout (1.5 s): a moment after the first
+            # ones, every connection the broker would open is open.
+            assert hostile_plugin.wait_for(
+                lambda: hostile_plugin.open_connections >= CROWDED_SLOTS // 2)
+            time.sleep(0.5)
+            assert hostile_plugin.max_open == CROWDED_SLOTS // 2
+            took = _other_calls(crowded_broker, seconds=4.0)
+        finally:
+            flooding.clear()
+        for flooded in floods:
+            flooded.result()  # every flooding call was answered (503 or 504)
+    assert max(took) < 2.0, took
+    # Calls left waiting for the hanging plugin left with 503, and were counted.
+    assert hung.count(503) > 0, hung
+    assert _busy_count(crowded_broker, OCATA.plugin) - busy_before == hung.count(503)
+
+
+def _other_calls(broker: BrokerProcess, seconds: float) -> list[float]:
+    """Calls to multicloud-pike, one after another for `seconds`: each one's time."""
+    took = []
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        started = time.monotonic()
+        reply = call(broker.url, "GET", f"{PIKE.v0}/t1/other/{len(took)}")
+        took.append(time.monotonic() - started)
+        assert reply.status == 200, reply
+        time.sleep(0.1)
+    return took
+
+
+def _busy_count(broker: BrokerProcess, plugin: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+    text = call(broker.url, "GET", "/metrics").body.decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               if family.name == "multicloud_broker_plugin_calls"
+               for sample in family.samples
+               if sample.name.endswith("_total") and sample.labels["plugin"] == plugin
+               and sample.labels["outcome"] == "503_busy")
 
 
 def test_client_gone_mid_upload_is_not_a_plugin_fault(hostile_broker: BrokerProcess,

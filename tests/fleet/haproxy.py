@@ -152,6 +152,10 @@ class HAProxy:
         """Requests haproxy has in flight at the server now (`scur`)."""
         return int(self._row(server).get("scur") or 0)
 
+    def times_taken_down(self, server: str) -> int:
+        """How often failed health checks took the server from UP to DOWN (`chkdown`)."""
+        return int(self._row(server).get("chkdown") or 0)
+
     def set_state(self, server: str, state: str) -> None:
         """ready, drain or maint: what an orchestrator does to a backend server."""
         answer = self.command(f"set server {BACKEND}/{server} state {state}")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.haproxy import HAProxy, find_or_install
+from tests.fleet.haproxy import HAProxy
 from tests.fleet.load import FleetLoad
 from tests.server.helpers import wait_until
 from tests.support.broker import BrokerProcess, run_cli, write_config
@@ -45,20 +45,6 @@ SIDE = f"/api/multicloud/v1/{OWNER}/Simulated/extensions"  # -> the simulated cl
 # One instance of each web framework: the fleet is mixed, both are shown.
 FRAMEWORKS = {"b1": "django", "b2": "pecan"}
 MIN_BETWEEN_STEPS = 300  # answers between two restarts: each runs under load
-
-
-@pytest.fixture(scope="module")
-def haproxy_binary() -> str:
-    binary, reason = find_or_install()
-    if binary is None:
-        pytest.skip(reason)
-    return binary
-
-
-@pytest.fixture(scope="module")
-def plugin() -> Iterator[PluginServer]:
-    with PluginServer() as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -75,7 +75,7 @@ def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, frame
     try:
         broker = BrokerProcess(workdir, broker_conf, web_framework=framework, workers=1,
                                port=broker_port, name="broker").start()
-    except Exception:
+    except BaseException:  # pytest-timeout's Failed is no Exception: stop the plugin anyway
         plugin.stop()
         raise
     tenant = keystone.admin_session().get_project_id()

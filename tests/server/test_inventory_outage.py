@@ -83,6 +83,8 @@ def test_regions_seen_are_served_through_an_outage_and_unseen_ones_get_503(setup
         assert "unreachable" in message or "answered 500" in message, message
         assert "not seen recently" in message
         assert not plugin.requests_to(f"/api/multicloud-ocata/v0/{OWNER}_{unseen}/tenants")
+        # A&AI is shared by the fleet: it does not decide this replica's readiness.
+        assert request(broker.url, "GET", "/readyz").status == 200
     finally:
         _recover(aai, fault)
 
@@ -169,6 +171,7 @@ def test_back_from_an_outage_changes_are_seen_again(setup):
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_a_sqlite_inventory_broken_after_start_is_a_503_then_recovers(tmp_path, framework):
+    """The file is this replica's own: /readyz says it cannot be read, too."""
     from multicloud_broker.inventory import CloudRegion
     from multicloud_broker.inventory.sqlite import SqliteInventory
 
@@ -176,7 +179,8 @@ def test_a_sqlite_inventory_broken_after_start_is_a_503_then_recovers(tmp_path, 
     SqliteInventory(str(db)).add(CloudRegion(OWNER, "Local", "openstack", "ocata"))
     with PluginServer() as plugin:
         config = {"DEFAULT": {"graceful_shutdown_timeout": 5},
-                  "inventory": {"backend": "sqlite", "sqlite_path": str(db)},
+                  "inventory": {"backend": "sqlite", "sqlite_path": str(db),
+                                "probe_interval": 0},
                   "plugins": {"endpoints": {"multicloud-ocata": plugin.url}}}
         with BrokerProcess(tmp_path, config, web_framework=framework, workers=1) as broker:
             for leftover in tmp_path.glob("inventory.sqlite*"):
@@ -185,7 +189,11 @@ def test_a_sqlite_inventory_broken_after_start_is_a_503_then_recovers(tmp_path, 
             for _ in range(2):
                 message = assert_json_error(request(broker.url, "GET", path("Local")), 503)
                 assert "inventory unavailable" in message, message
+            ready = request(broker.url, "GET", "/readyz")
+            assert ready.status == 503, ready
+            assert "inventory unavailable" in ready.json()["checks"]["inventory"], ready
             db.unlink()
             SqliteInventory(str(db)).add(CloudRegion(OWNER, "Local", "openstack", "ocata"))
             assert request(broker.url, "GET", path("Local")).status == 200
+            assert request(broker.url, "GET", "/readyz").status == 200
         assert "Traceback" not in broker.output()

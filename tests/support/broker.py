@@ -139,7 +139,8 @@ class BrokerProcess:
                 raise BrokerStartError(
                     f"{self.name} ({self.web_framework}) exited with "
                     f"{self._proc.returncode} before listening\n{self.output()}")
-            if accepts(self.port) and _answers_http(self.url, deadline):
+            if accepts(self.port) and _answers_http(self.url, deadline) \
+                    and listens_here(self._proc.pid, self.port):
                 return self
             time.sleep(0.05)
         self.stop()
@@ -196,6 +197,29 @@ def stderr_has(broker: "BrokerProcess", *needles: str, timeout: float = 5.0) -> 
         if any(all(n in line for n in needles) for line in text.splitlines()):
             return True
         time.sleep(0.05)
+    return False
+
+
+def listens_here(pid: int, port: int) -> bool:
+    """Whether the socket listening on 127.0.0.1:port is process `pid`'s or
+    its children's. A port from free_port() can be taken by another test's
+    server before ours binds it: ours then exits, while the other answers."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+            inodes.add(f"socket:[{fields[9]}]")
+    for owner in (pid, *_descendants(pid)):
+        try:
+            fds = os.listdir(f"/proc/{owner}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{owner}/fd/{fd}") in inodes:
+                    return True
+            except OSError:
+                continue
     return False
 
 

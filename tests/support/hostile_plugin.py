@@ -4,6 +4,8 @@ Each request's behaviour is its path's last segment (or what `program()` set
 for the path):
 
 - `echo`: a proper 200 with a JSON echo (method, target, headers, body).
+- `slow`: the same echo, SLOW seconds after the request came (a healthy plugin
+  that takes a moment).
 - `cut_chunked`: chunked 200, two chunks, then close without the last chunk.
 - `short_length`: `Content-Length: 100`, 20 bytes, close.
 - `cut_chunked_big`, `short_length_big`: the same after BIG bytes (the answer
@@ -39,6 +41,7 @@ from dataclasses import dataclass, field
 
 LOCALHOST = "127.0.0.1"
 TRICKLE = 0.2
+SLOW = 0.2
 DRIP_GAP = 0.5
 BIG = 64 * 1024
 DRIP = 64 * 1024  # above the server's write batching (4 KiB): each piece is sent on
@@ -242,6 +245,8 @@ class HostilePlugin:
         if mode == "head_with_body":
             conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n")
             return self._reused(conn, reader, request.conn_id, b"j" * 10)
+        if mode == "slow":
+            time.sleep(SLOW)  # then the echo, below
         if mode == "capacity_yes":
             self._send_json(conn, 200, {"result": True, "AZs": []})
             return True

@@ -152,6 +152,14 @@ def test_refused_is_502_and_busy_is_503(hostile):
     hung.join()
 
 
+def test_plugin_reached_by_address_or_by_name(hostile):
+    # An IP literal is connected to without the resolver; a name through it.
+    fw = _forwarder()
+    for base in (hostile.url, hostile.url.replace("127.0.0.1", "localhost")):
+        assert b'"target": "/a/echo"' in _read(fw.forward(_request(), PLUGIN, base, "/a/echo"))
+    assert len(hostile.requests) == 2
+
+
 def test_abandoned_answer_without_close_frees_its_slot(hostile):
     import gc
     fw = _forwarder(max_connections=1, connect_timeout=0.2)

@@ -1,4 +1,5 @@
-"""core.health: the readiness probe's caching, outcomes and the draining flag."""
+"""core.health: the local inventory probe's caching and outcomes, the draining
+flag, and readiness without a local inventory."""
 
 from __future__ import annotations
 
@@ -109,3 +110,13 @@ def test_report_ready_and_draining_can_be_cleared(not_draining):
     assert readiness_report(True, readiness)[0] is False
     health.set_draining(False)
     assert readiness_report(True, readiness)[0] is True
+
+
+def test_without_a_local_inventory_readiness_is_catalog_and_server_only(not_draining):
+    """A shared inventory (A&AI, a fleet's PostgreSQL) is no readiness check."""
+    assert readiness_report(True, None) == (
+        True, {"status": "ready", "checks": {"catalog": "ok", "server": "ok"}})
+    health.set_draining(True)
+    ready, body = readiness_report(False, None)
+    assert not ready and set(body["checks"]) == {"catalog", "server"}
+    assert "inventory" not in body["error"]

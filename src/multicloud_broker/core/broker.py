@@ -11,7 +11,8 @@ from multicloud_broker.core import capacity
 from multicloud_broker.core import regions as region_api
 from multicloud_broker.core.catalog import PluginCatalog
 from multicloud_broker.core.forwarder import Forwarder, client_headers
-from multicloud_broker.core.health import Readiness, inventory_probe, readiness_report
+from multicloud_broker.core.health import (Readiness, SharedInventory, inventory_probe,
+                                           readiness_report)
 from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.routes import PREFIX, ROUTES, Route
 from multicloud_broker.core.routes import match as match_route
@@ -35,7 +36,8 @@ class Broker(Service):
                  forwarder: Forwarder, plugin_base: Callable[[str], str],
                  fan_out: capacity.CapacityFanOut, max_body_size: int,
                  probe_interval: float = 5.0,
-                 regions: region_api.RegionApi | None = None):
+                 regions: region_api.RegionApi | None = None,
+                 shared: SharedInventory | None = None):
         self.catalog = catalog
         self.inventory = inventory
         self.forwarder = forwarder
@@ -46,7 +48,11 @@ class Broker(Service):
         self.regions = regions or region_api.RegionApi("", None, None)
         self._swagger = region_api.document(  # documents the bound and the regions API
             swagger_document(fan_out.max_vims), self.regions)
-        self._readiness = Readiness(inventory_probe(inventory.get), probe_interval)
+        # A shared inventory (A&AI, a fleet's PostgreSQL) is told in /healthz,
+        # never in /readyz: down for everyone, it must not empty the balancer.
+        self.shared = shared
+        self._readiness = (None if shared is not None
+                           else Readiness(inventory_probe(inventory.get), probe_interval))
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         return match_route(path)
@@ -63,7 +69,14 @@ class Broker(Service):
     def swagger(self, request: Request) -> Response:
         return Response.raw(200, self._swagger, "application/json")
 
+    def healthz(self, request: Request) -> Response:
+        if self.shared is None:
+            return super().healthz(request)
+        return Response.json(200, {"status": "ok", "inventory": self.shared.report()})
+
     def readyz(self, request: Request) -> Response:
+        if self.shared is not None:
+            self.shared.refresh()  # the probes' cadence keeps /healthz's view fresh
         ready, body = readiness_report(bool(self.catalog.vim_types_json), self._readiness)
         return Response.json(200 if ready else 503, body)
 

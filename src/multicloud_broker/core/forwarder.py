@@ -68,11 +68,13 @@ class Forwarder:
     """Pooled keep-alive connections per worker, one pool per plugin."""
 
     def __init__(self, connect_timeout: float, read_timeout: float, total_timeout: float,
-                 max_connections: int, max_idle: int, max_body_size: int):
+                 max_connections: int, max_idle: int, max_body_size: int,
+                 max_waiting: int = 0):
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.total_timeout = total_timeout
         self._max_connections = max_connections
+        self._max_waiting = max_waiting  # calls queued per plugin beyond max_connections
         self._max_idle = max_idle
         self._max_body = max_body_size
         self._pools: dict[tuple[str, str], PluginPool] = {}
@@ -134,7 +136,8 @@ class Forwarder:
         key = (plugin, base)
         pool = self._pools.get(key)
         if pool is None:
-            pool = self._pools[key] = PluginPool(base, self._max_connections, self._max_idle)
+            pool = self._pools[key] = PluginPool(base, self._max_connections,
+                                                 self._max_idle, self._max_waiting)
         return pool
 
     def client_chunks(self, request: Request) -> Iterator[bytes]:
@@ -187,7 +190,9 @@ class _Call:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         try:
-            self.conn = self.pool.acquire(min(self.fw.connect_timeout, self.deadline.left()))
+            # A queued call waits while the plugin's calls keep finishing:
+            # connect_timeout without one means it hangs.
+            self.conn = self.pool.acquire(self.fw.connect_timeout, self.deadline.at)
             self.conn.deadline = self.deadline
             if self.conn.sock is None:
                 self.deadline.step = self.fw.connect_timeout

@@ -1,11 +1,17 @@
 """Liveness and readiness, as Kubernetes and load balancers ask for them.
 
 Liveness (`/healthz`) only says that the worker answering is serving: it
-costs nothing and asks no one. Readiness (`/readyz`) says whether this
-worker should be sent traffic: its plugin catalog is loaded, its inventory
-answered recently, and it is not draining. Probes arrive every few seconds
-from every kubelet and load balancer, so the inventory is asked at most once
-per interval per worker, and only one probe is in flight at a time.
+costs nothing and waits for no one. Readiness (`/readyz`) says whether this
+replica should be sent traffic, from what is its own: its plugin catalog is
+loaded, it is not draining, and a local inventory (a SQLite file) can be
+read. A shared inventory (A&AI, a fleet's PostgreSQL) is left out on
+purpose: down for everyone, it would take every replica out of the load
+balancer at once, while each could still serve the regions it has seen.
+Its state is in /healthz's detail instead (inventory/watch.py).
+
+Probes arrive every few seconds from every kubelet and load balancer, so a
+local inventory is asked at most once per interval per worker, and only one
+probe is in flight at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
 from multicloud_broker.core.errors import ApiError, NotFound
 
@@ -42,6 +49,16 @@ def draining() -> bool:
     return _draining.is_set()
 
 
+class SharedInventory(Protocol):
+    """A shared inventory's state, as /healthz tells it (inventory/watch.py)."""
+
+    def refresh(self) -> None:
+        """Check the inventory in the background if it is due; never waits."""
+
+    def report(self) -> dict:
+        """This worker's view of the inventory's state, for /healthz."""
+
+
 def inventory_probe(lookup: Callable[[str, str, str], object]) -> Callable[[], None]:
     """A probe through an inventory's `get`: a 'not found' is an answer, so
     it passes; ServiceUnavailable, BadGateway or any other error fails it."""
@@ -54,7 +71,8 @@ def inventory_probe(lookup: Callable[[str, str, str], object]) -> Callable[[], N
 
 
 class Readiness:
-    """The last outcome of the inventory probe, renewed at most every `interval` s."""
+    """The last outcome of the local inventory's probe, renewed at most every
+    `interval` s."""
 
     def __init__(self, probe: Callable[[], None], interval: float,
                  clock: Callable[[], float] = time.monotonic):
@@ -99,19 +117,23 @@ class Readiness:
         return None
 
 
-def readiness_report(catalog_loaded: bool, readiness: Readiness) -> tuple[bool, dict]:
+def readiness_report(catalog_loaded: bool,
+                     readiness: Readiness | None) -> tuple[bool, dict]:
     """(ready, JSON body) for /readyz: every check by name, and an `error`
-    naming those that fail, in the broker's error shape."""
+    naming those that fail, in the broker's error shape. `readiness`: the
+    local inventory's probe; None when the inventory is shared (no check)."""
     problems = {}
+    local = readiness is not None
+    names = ("catalog", "inventory", "server") if local else ("catalog", "server")
     if not catalog_loaded:
         problems["catalog"] = "plugin catalog not loaded"
-    inventory = readiness.inventory_problem()
+    inventory = readiness.inventory_problem() if local else None
     if inventory is not None:
         problems["inventory"] = inventory
     # Checked last: a drain that began while the inventory was probed counts.
     if draining():
         problems["server"] = "draining: shutting down, not taking new requests"
-    checks = {name: problems.get(name, "ok") for name in ("catalog", "inventory", "server")}
+    checks = {name: problems.get(name, "ok") for name in names}
     if not problems:
         return True, {"status": "ready", "checks": checks}
     error = "not ready: " + "; ".join(f"{k}: {v}" for k, v in problems.items())

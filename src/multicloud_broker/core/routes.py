@@ -80,9 +80,11 @@ API_ROUTES: tuple[Route, ...] = (
 
 ROOT_ROUTES: tuple[Route, ...] = (
     Route("healthz", ("GET",), "healthz",
-          "Liveness: the worker answering is serving (asks no one)", root=ROOT),
+          "Liveness: the worker answering is serving (asks no one; tells a "
+          "shared inventory's state)", root=ROOT),
     Route("readyz", ("GET",), "readyz",
-          "Readiness: catalog loaded, inventory answering, not draining", root=ROOT),
+          "Readiness of this replica, from its own state only: catalog, drain, "
+          "a local inventory", root=ROOT),
     Route("metrics", ("GET",), "metrics",
           "Prometheus metrics of every worker process (text format 0.0.4)", root=ROOT),
     # The regions API (core/regions.py): A&AI's own paths, so tools that

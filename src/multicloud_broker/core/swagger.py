@@ -82,12 +82,13 @@ _RESPONSES = {
     "TooLarge": _error("Request body over the configured limit"),
     "VimTypes": _answer("Each cloud type of the catalog with its versions", "VimTypes"),
     "Swagger": _answer("This document", "SwaggerDocument"),
-    "Healthy": _answer("The worker answering is serving", "Health"),
+    "Healthy": _answer("The worker answering is serving (with a shared inventory: "
+                       "its state, whatever it is)", "Health"),
     "Ready": _answer("Ready for traffic", "Readiness"),
     "Metrics": _answer("Prometheus metrics summed over every worker process, in the "
                        "text exposition format 0.0.4"),
-    "NotReady": _answer("Not ready: catalog not loaded, inventory not answering, "
-                        "or draining", "Readiness"),
+    "NotReady": _answer("Not ready: catalog not loaded, the local (SQLite) inventory "
+                        "unusable, or draining", "Readiness"),
     "CapacityV0": _answer("The vim ids that can host the resources", "CapacityAnswerV0"),
     "CapacityV1": _answer("The regions that can host the resources", "CapacityAnswerV1"),
     "BadCapacityRequest": _error("Body not JSON or not the documented shape"),
@@ -172,8 +173,22 @@ def _definitions(max_vims: int) -> dict:
                      "items": {**region, "required": [*region["required"], "AZs"],
                                "properties": {**region["properties"],
                                               "AZs": {"type": "array"}}}}}},
-        "Health": {"type": "object", "required": ["status"],
-                   "properties": {"status": {"type": "string", "enum": ["ok"]}}},
+        "Health": {"type": "object", "required": ["status"], "properties": {
+            "status": {"type": "string", "enum": ["ok"]},
+            "inventory": {
+                "type": "object", "required": ["backend", "state"],
+                "description": "A shared inventory (A&AI, PostgreSQL) as this worker "
+                "knows it from its lookups and background probes; not a readiness "
+                "check. Absent for the embedded SQLite, which /readyz checks",
+                "properties": {
+                    "backend": {"type": "string", "enum": ["aai", "postgresql"]},
+                    "state": {"type": "string", "enum": ["unknown", "up", "unreachable",
+                                                         "refused", "failing"]},
+                    "error": {"type": "string", "description": "When not up: why"},
+                    "since": {"type": "string", "format": "date-time",
+                              "description": "When the state began (UTC)"},
+                    "checked_seconds_ago": {"type": "number", "description":
+                                            "Age of the last outcome heard"}}}}},
         "Readiness": {"type": "object", "required": ["status", "checks"], "properties": {
             "status": {"type": "string", "enum": ["ready", "not ready"]},
             "error": {"type": "string", "description": "When not ready: the failing checks"},

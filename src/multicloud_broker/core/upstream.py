@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import http.client
 import io
+import ipaddress
 import re
 import select
 import socket
 import ssl
 import threading
 import time
+from collections import deque
 from urllib.parse import urlsplit
 
 from multicloud_broker.core.http import MAX_HEADERS, TOKEN, header_block_items
@@ -45,7 +47,8 @@ class DeadlineExceeded(TooSlow):
 
 
 class Busy(UpstreamError):
-    """Every connection this worker may open to the plugin is in use."""
+    """No connection to the plugin came free for this call: every one this
+    worker may open is in use, and the queue was full or stopped moving."""
 
 
 class BadAnswer(UpstreamError):
@@ -96,15 +99,19 @@ class _Raw(io.RawIOBase):
 class Connection:
     """One socket to a plugin. `deadline` bounds every operation on it."""
 
-    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None):
+    def __init__(self, host: str, port: int, tls: ssl.SSLContext | None,
+                 family: int | None = None):
         self.host, self.port, self.tls = host, port, tls
+        self.family = family  # set: host is an IP literal of that address family
         self.sock: socket.socket | None = None
         self.deadline: Deadline | None = None
         self._peek_wait: float | None = None  # set: a read waits at most that long
 
     def connect(self, timeout: float) -> None:
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+            sock = (_connect_literal(self.host, self.port, self.family, timeout)
+                    if self.family is not None
+                    else socket.create_connection((self.host, self.port), timeout=timeout))
         except OSError as exc:  # refused, unreachable, timed out: all "cannot reach"
             raise Unreachable(_reason(exc)) from None
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -175,6 +182,29 @@ class Connection:
                 self.sock = None
 
 
+def _ip_family(host: str) -> int | None:
+    """AF_INET or AF_INET6 if `host` is an IP literal; None for a name."""
+    try:
+        version = ipaddress.ip_address(host).version
+    except ValueError:
+        return None
+    return socket.AF_INET6 if version == 6 else socket.AF_INET
+
+
+def _connect_literal(host: str, port: int, family: int, timeout: float) -> socket.socket:
+    # An address needs no resolver. create_connection() would still call
+    # getaddrinfo, which gevent runs in a pool of 10 native threads: under
+    # load, new plugin connections waited seconds for it in batches of ten.
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def _has_input(sock: socket.socket, wait: float = 0.0) -> bool:
     """Bytes (or the end) to read now, or within `wait` s: decrypted ones TLS
     holds, or on the socket."""
@@ -201,15 +231,32 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
 
 
+def plugin_bounds(request_slots: int, max_connections: int | None = None) -> tuple[int, int]:
+    """(connections, queued calls) one worker allows per plugin, from its
+    request slots (wsgi_pool_size).
+
+    Connections default to half the slots. Calls beyond them may queue as
+    long as the plugin's calls, connected or queued, hold at most nine
+    tenths of the slots: a plugin that hangs leaves a tenth to the others,
+    whose quick calls need few slots, while a healthy plugin may have nearly
+    every request of the worker in flight without a 503.
+    """
+    connections = max_connections or max(1, request_slots // 2)
+    share = request_slots - max(1, request_slots // 10)
+    return connections, max(0, share - connections)
+
+
 class PluginPool:
     """The connections of one worker to one plugin base URL.
 
-    At most `max_connections` are open (in use or idle); a caller waits at
-    most `wait` seconds for one, then gets Busy. Idle connections are kept
-    only after their answer was read to the end.
+    At most `max_connections` are open (in use or idle). Calls beyond queue
+    for one, first come first served (a returned connection is handed to the
+    oldest waiter, so newcomers cannot overtake it), at most `max_waiting`
+    of them; beyond, Busy at once. Idle connections are kept only after their
+    answer was read to the end.
     """
 
-    def __init__(self, base: str, max_connections: int, max_idle: int):
+    def __init__(self, base: str, max_connections: int, max_idle: int, max_waiting: int = 0):
         parts = urlsplit(base)
         self.tls = ssl.create_default_context() if parts.scheme == "https" else None
         self.host = parts.hostname or ""
@@ -218,21 +265,30 @@ class PluginPool:
         host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
         self.host_header = host if self.port == default else f"{host}:{self.port}"
         self.prefix = parts.path.rstrip("/")  # a base URL may carry a path
+        self.family = _ip_family(self.host)
         self.max_connections = max_connections
-        self._slots = threading.BoundedSemaphore(max_connections)
+        self.max_waiting = max_waiting
+        self._lock = threading.Lock()
+        self._in_use = 0  # connections handed out (a turn passed on stays counted)
+        self._queue: deque[threading.Event] = deque()  # waiting calls, oldest first
+        self._finished_at = time.monotonic()  # when a call last gave its connection back
         self._idle: list[Connection] = []
         self._max_idle = min(max_idle, max_connections)
 
-    def acquire(self, wait: float) -> Connection:
-        """A connection to use (idle or new, not yet connected); Busy after `wait`."""
-        if not self._slots.acquire(timeout=wait):
-            raise Busy(f"all {self.max_connections} connections in use")
+    def acquire(self, patience: float, until: float) -> Connection:
+        """A connection to use (idle or new, not yet connected).
+
+        A call that must queue waits while calls to the plugin keep finishing;
+        Busy once none has finished for `patience` s (the plugin hangs) or at
+        `until` (time.monotonic()), or at once if the queue is full.
+        """
+        self._take_turn(patience, until)
         while self._idle:
             conn = self._idle.pop()
             if conn.alive():
                 return conn
             conn.close()
-        return Connection(self.host, self.port, self.tls)
+        return Connection(self.host, self.port, self.tls, self.family)
 
     def release(self, conn: Connection, reusable: bool) -> None:
         """Give a connection back: kept if `reusable`, else closed."""
@@ -243,7 +299,56 @@ class PluginPool:
             else:
                 conn.close()
         finally:
-            self._slots.release()
+            self._pass_turn()
+
+    def _take_turn(self, patience: float, until: float) -> None:
+        with self._lock:
+            if self._in_use < self.max_connections and not self._queue:
+                self._in_use += 1
+                return
+            if len(self._queue) >= self.max_waiting:
+                raise Busy(f"all {self.max_connections} connections in use and "
+                           f"{len(self._queue)} calls waiting for one")
+            turn = threading.Event()
+            self._queue.append(turn)
+        since = time.monotonic()
+        try:
+            self._wait_turn(turn, since, patience, until)
+        except BaseException:
+            # Given up, or interrupted (a green timeout, the worker stopping):
+            # a turn handed over meanwhile must not be lost with this call.
+            with self._lock:
+                granted = turn.is_set()
+                if not granted:
+                    self._queue.remove(turn)
+            if granted:
+                self._pass_turn()
+            raise
+
+    def _wait_turn(self, turn: threading.Event, since: float, patience: float,
+                   until: float) -> None:
+        while not turn.wait(max(0.0, self._give_up_at(since, patience, until)
+                                - time.monotonic())):
+            now = time.monotonic()
+            if now < self._give_up_at(since, patience, until):
+                continue  # a call finished meanwhile: the queue moves, keep waiting
+            if now >= until:
+                raise Busy(f"no connection free within the total deadline "
+                           f"(waited {now - since:.1f} s)")
+            raise Busy(f"all {self.max_connections} connections in use and none "
+                       f"given back for {patience:g} s (waited {now - since:.1f} s)")
+
+    def _give_up_at(self, since: float, patience: float, until: float) -> float:
+        return min(max(since, self._finished_at) + patience, until)
+
+    def _pass_turn(self) -> None:
+        """A connection is given back: to the oldest waiting call, if any."""
+        with self._lock:
+            self._finished_at = time.monotonic()
+            if self._queue:
+                self._queue.popleft().set()
+            else:
+                self._in_use -= 1
 
 
 def encode_head(method: str, target: str, host: str,

@@ -57,7 +57,8 @@ def plugin_checks(conf: cfg.ConfigOpts) -> None:
 
 def build_plugin(conf: cfg.ConfigOpts) -> OpenStackPlugin:
     """The plugin service with its inventory, sessions and declarations."""
-    from multicloud_broker.wiring import build_inventory, build_region_store
+    from multicloud_broker.wiring import (build_inventory, build_region_store,
+                                          forwarder_limits)
     group = conf.openstack_plugin
     metrics.configure(conf.web_framework)
     store = None if conf.inventory.backend == "aai" else build_region_store(conf)
@@ -72,8 +73,7 @@ def build_plugin(conf: cfg.ConfigOpts) -> OpenStackPlugin:
                                 group.pool_size),
         resources=ResourceApi(declared, group.page_size, group.max_list_items),
         forwarder=Forwarder(group.connect_timeout, group.read_timeout,
-                            conf.plugins.total_timeout, conf.plugins.max_connections_per_plugin,
-                            conf.plugins.pool_maxsize, conf.max_body_size),
+                            conf.plugins.total_timeout, **forwarder_limits(conf)),
         broker_url=group.broker_url,
         swagger=lambda name: swagger_bytes(swagger_document(declared, name)),
         max_body_size=conf.max_body_size,
