@@ -62,6 +62,7 @@ class Context:
         self.baseline_src = ""   # --baseline-src: another checkout's src/, for the -before modes
         self.baseline_commit = ""
         self.stdout_pipe = False  # --stdout-pipe: brokers log to stdout, a drained pipe
+        self.plugin_connections = 0  # --plugin-connections: max_connections_per_plugin
         self._count = 0
 
     def name(self, base: str) -> str:
@@ -87,6 +88,13 @@ class Context:
         path = self.tmp / f"{name}.ini"
         path.write_text(text)
         return path
+
+    def plugin_options(self, endpoints: str) -> dict[str, str]:
+        """[plugins] of a broker with a sqlite inventory (forward, slow)."""
+        options = {"endpoints": endpoints}
+        if self.plugin_connections:
+            options["max_connections_per_plugin"] = str(self.plugin_connections)
+        return options
 
     def broker_cli(self) -> list[str]:
         return [self.python, "-m", "multicloud_broker"]
@@ -342,7 +350,7 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
            "aai": {"protocol": "http", "host": "127.0.0.1", "port": str(up.nginx_port)},
            "plugins": {"endpoints": f"multicloud-ocata:{plugin}"}}
     sqlite = {"inventory": {"backend": "sqlite"},
-              "plugins": {"endpoints": f"multicloud-ocata:{plugin}"}}
+              "plugins": ctx.plugin_options(f"multicloud-ocata:{plugin}")}
     modes = [Mode("direct-nginx", "upstream nginx called directly",
                   _already(up.nginx_port, PLUGIN_TENANTS), baseline=True),
              Mode("nginx-proxy", "ceiling: nginx proxy_pass (upstream keep-alive) -> nginx",
@@ -356,12 +364,7 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
                               ours(ctx, framework, FORWARD, sqlite, tag=name[len(framework):],
                                    backend=backend), ours=True))
     if ctx.baseline_src:
-        old = dict(sqlite, inventory={"backend": "sqlite", "sqlite_path": ctx.before_sqlite()})
-        for framework in ("django", "pecan"):
-            modes.append(Mode(f"{framework}-sqlite-before",
-                              _before_label(ctx, f"{framework}, sqlite -> nginx"),
-                              ours(ctx, framework, FORWARD, old, tag="-sqlite", before=True),
-                              ours=True))
+        modes += _before_modes(ctx, sqlite, "sqlite", "sqlite -> nginx")
     if up.fakecloud_port:
         token = {"X-Auth-Token": up.fakecloud_token}
         fake = dict(aai, plugins={"endpoints":
@@ -395,6 +398,8 @@ class SlowPlugin:
                          self.ctx.tmp, env=_env(), cwd=REPO)
         wait_http(self.proc, self.port, PLUGIN_TENANTS)
         add_sqlite_region(self.ctx)
+        if self.ctx.baseline_src:
+            add_sqlite_region(self.ctx, before=True)
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -405,7 +410,7 @@ def slow_modes(ctx: Context, plugin: SlowPlugin) -> list[Mode]:
     """The slow plugin directly; uWSGI's processes and our workers in front of it."""
     n = ctx.workers
     sqlite = {"inventory": {"backend": "sqlite"},
-              "plugins": {"endpoints": f"multicloud-ocata:http://127.0.0.1:{plugin.port}"}}
+              "plugins": ctx.plugin_options(f"multicloud-ocata:http://127.0.0.1:{plugin.port}")}
     modes = [Mode("direct-slow", f"slow plugin called directly ({plugin.delay_ms:g} ms)",
                   _already(plugin.port, PLUGIN_TENANTS), baseline=True)]
     if "uwsgi" in ctx.tools:
@@ -418,6 +423,23 @@ def slow_modes(ctx: Context, plugin: SlowPlugin) -> list[Mode]:
                               "slow plugin", ours(ctx, framework, FORWARD, sqlite,
                                                   tag=name[len(framework):], backend=backend),
                               ours=True))
+    if ctx.baseline_src:
+        modes += _before_modes(ctx, sqlite, "slow", "sqlite -> slow plugin")
+    return modes
+
+
+def _before_modes(ctx: Context, sections: dict, kind: str, what: str) -> list[Mode]:
+    """The --baseline-src code in the modes `{framework}-{kind}[-gevent]`, named
+    with `-before` appended, on the baseline's own inventory file."""
+    old = dict(sections, inventory={"backend": "sqlite", "sqlite_path": ctx.before_sqlite()})
+    modes = []
+    for framework in ("django", "pecan"):
+        for backend in BACKENDS:
+            name = _named(f"{framework}-{kind}", backend)
+            label = f"{framework} + {backend}, {what}"
+            modes.append(Mode(name + "-before", _before_label(ctx, label),
+                              ours(ctx, framework, FORWARD, old, tag=name[len(framework):],
+                                   before=True, backend=backend), ours=True))
     return modes
 
 

@@ -613,7 +613,7 @@ def _extra_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[dist.lower()] = "not installed"
     try:
-        from multicloud_broker.simulators.keystone import venv_dir
+        from multicloud_broker.simulators.local_openstack import venv_dir
         py = venv_dir() / "bin" / "python"
         done = subprocess.run([str(py), "-c", "from importlib import metadata as m; "
                                "print(m.version('keystone'), m.version('gunicorn'))"],
@@ -701,7 +701,7 @@ def markdown(data: dict) -> str:
         "simulator: one gevent process (`--quiet`), validating tokens with Keystone "
         f"(cached), {meta.get('simulator', '?')}; the admin project's port quota "
         f"{_quota(meta.get('port_quota'))}. Defaults otherwise "
-        "(`max_connections_per_plugin` 500 per broker worker).",
+        "(`max_connections_per_plugin`: half of `wsgi_pool_size`, 500 per broker worker).",
         "",
         "Paths (tenant = the admin project's id):",
         "",

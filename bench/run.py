@@ -52,6 +52,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "(0: all at once, so that they are all cut at once)")
     p.add_argument("--modes", default="",
                    help="only these modes (comma-separated names, e.g. pecan,eventlet-bare)")
+    p.add_argument("--requests", type=int, default=0,
+                   help="requests per ab run at every level of vim_types and forward "
+                        "(default: the spec's, 100 / 10,000 / 100,000), to bound a sitting "
+                        "on a shared machine")
+    p.add_argument("--max-connections-per-plugin", type=int, default=0,
+                   help="[plugins] max_connections_per_plugin of the sqlite brokers in "
+                        "forward and slow, before modes too (default: their own); lower "
+                        "than the calls in flight per worker, it makes calls queue")
     p.add_argument("--repeats", type=int, default=1,
                    help="measurements per mode and level, interleaved (default 1)")
     p.add_argument("--workers", type=int, default=0,
@@ -126,7 +134,7 @@ class Bench:
 
     def requests(self, conc: int) -> int:
         # ab's -e percentiles are wrong below 100 requests.
-        return max(100, conc, LEVELS[conc] // self.scale)
+        return max(100, conc, self.args.requests or LEVELS[conc] // self.scale)
 
     def section(self, name: str, mode_list: list[modes.Mode],
                 levels: list[int] | None = None,
@@ -285,6 +293,10 @@ def main(argv: list[str] | None = None) -> int:
     ctx = modes.Context(tools, tmp, workers)
     ctx.uwsgi_listen = args.uwsgi_listen
     ctx.stdout_pipe = args.stdout_pipe
+    ctx.plugin_connections = args.max_connections_per_plugin
+    if args.max_connections_per_plugin:
+        notes.append(f"[plugins] max_connections_per_plugin {args.max_connections_per_plugin}"
+                     " in the sqlite brokers of forward and slow")
     if args.stdout_pipe:
         notes.append("--stdout-pipe: our brokers (and the -before ones) had no access_log "
                       "option: access lines went to stdout, a pipe drained by a thread of "
