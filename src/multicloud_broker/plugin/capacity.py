@@ -96,7 +96,7 @@ def _volume_service(session: RegionSession) -> str:
 def _limits(session: RegionSession, service: str) -> dict:
     answer = session.call(service, "GET", "/limits")
     _refused(session, service, answer)
-    absolute = (_json(answer).get("limits") or {}).get("absolute")
+    absolute = (answer.json_object().get("limits") or {}).get("absolute")
     if not isinstance(absolute, dict):
         raise BadGateway(f"cloud region {session.name}: {service}'s limits have no "
                          "absolute limits")
@@ -117,7 +117,7 @@ def _hypervisors(session: RegionSession) -> list[dict] | None:
     if answer.status_code == 403:
         return None
     _refused(session, "compute", answer)
-    found = _json(answer).get("hypervisors") or []
+    found = answer.json_object().get("hypervisors") or []
     return [h for h in found if isinstance(h, dict) and isinstance(h.get("vcpus"), int)
             and h.get("status", "enabled") == "enabled"]
 
@@ -129,7 +129,7 @@ def _zones(session: RegionSession, hosts: list[dict]) -> list[dict]:
         return []
     _refused(session, "compute", answer)
     zones = []
-    for zone in _json(answer).get("availabilityZoneInfo") or []:
+    for zone in answer.json_object().get("availabilityZoneInfo") or []:
         names = set((zone.get("hosts") or {}) if isinstance(zone, dict) else ())
         mine = [h for h in hosts if _host_of(h) in names]
         if mine:
@@ -160,14 +160,6 @@ def _free_ram(h: dict) -> int:
 
 def _free_disk(h: dict) -> int:
     return h.get("free_disk_gb", h.get("local_gb", 0) - h.get("local_gb_used", 0))
-
-
-def _json(answer: Any) -> dict:
-    try:
-        doc = answer.json()
-    except ValueError:
-        doc = None
-    return doc if isinstance(doc, dict) else {}
 
 
 def _refused(session: RegionSession, service: str, answer: Any) -> None:

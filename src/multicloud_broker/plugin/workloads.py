@@ -40,7 +40,7 @@ def create(session: RegionSession, request: Request, limit: int) -> Response:
     template_type, stack = stack_request(body)
     answer = session.call(SERVICE, "POST", "/stacks", json=stack)
     _refused(session, answer)
-    created = _json(answer).get("stack") or {}
+    created = answer.json_object().get("stack") or {}
     if not isinstance(created.get("id"), str):
         raise BadGateway(f"cloud region {session.name}: Heat's create answer has no stack id")
     return Response.json(201, {
@@ -68,7 +68,7 @@ def listing(session: RegionSession, request: Request) -> Response:
         raise BadRequest("query parameter name (or id) must not be empty")
     answer = session.call(SERVICE, "GET", "/stacks")
     _refused(session, answer)
-    stacks = _json(answer).get("stacks") or []
+    stacks = answer.json_object().get("stacks") or []
     return Response.json(200, {"workloads": [_view(s) for s in stacks if isinstance(s, dict)]})
 
 
@@ -212,7 +212,7 @@ def _stack(session: RegionSession, workload: str) -> dict:
     if answer.status_code == 404:
         raise NotFound(f"cloud region {session.name}: workload {workload} not found")
     _refused(session, answer)
-    stack = _json(answer).get("stack")
+    stack = answer.json_object().get("stack")
     if not isinstance(stack, dict) or not isinstance(stack.get("id"), str):
         raise BadGateway(f"cloud region {session.name}: Heat's stack answer has no stack")
     return stack
@@ -222,14 +222,6 @@ def _view(stack: dict) -> dict:
     return {"template_type": "heat", "workload_id": stack.get("id"),
             "workload_status": stack.get("stack_status"),
             "workload_status_reason": stack}
-
-
-def _json(answer: Any) -> dict:
-    try:
-        doc = answer.json()
-    except ValueError:
-        doc = None
-    return doc if isinstance(doc, dict) else {}
 
 
 def _refused(session: RegionSession, answer: Any) -> None:
@@ -242,7 +234,7 @@ def _refused(session: RegionSession, answer: Any) -> None:
 
 def heat_message(answer: Any) -> str:
     """The message of Heat's error body ({"error": {"message"}, "explanation"})."""
-    doc = _json(answer)
+    doc = answer.json_object()
     error = doc.get("error")
     if isinstance(error, dict) and isinstance(error.get("message"), str):
         return " ".join(error["message"].split())[:500]

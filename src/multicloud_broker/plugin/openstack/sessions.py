@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urljoin, urlsplit
 
@@ -390,20 +390,9 @@ def _again_if_stale(send: Callable[[], T]) -> T:
 def _stale(exc: BaseException) -> bool:
     """Whether the server closed or reset the connection without answering
     (and not because we waited too long)."""
-    if _timed_out(exc):
-        return False
-    seen: set[int] = set()
-    pending: list[object] = [exc]
-    while pending:
-        current = pending.pop()
-        if not isinstance(current, BaseException) or id(current) in seen:
-            continue
-        seen.add(id(current))
-        if isinstance(current, (http.client.RemoteDisconnected, ConnectionResetError,
-                                BrokenPipeError, ConnectionAbortedError)):
-            return True
-        pending += [current.__cause__, current.__context__, *current.args]
-    return False
+    return not _timed_out(exc) and any(
+        isinstance(e, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError,
+                       ConnectionAbortedError)) for e in _causes(exc))
 
 
 def _fresh_for(ref: Any) -> float:
@@ -463,6 +452,18 @@ def _tls_reason(exc: BaseException) -> str:
     """What OpenSSL said (say, "certificate verify failed: self-signed
     certificate"), found below requests' and urllib3's wrappers, whose own
     text is mostly the URL and the retry count."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"certificate verify failed: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return _brief(cause)
+    return _brief(exc)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and every exception behind it: requests, urllib3 and
+    keystoneauth wrap the socket's or OpenSSL's error in their own, as a
+    cause, a context, an argument or a `reason`."""
     seen: set[int] = set()
     pending: list[object] = [exc]
     while pending:
@@ -470,10 +471,6 @@ def _tls_reason(exc: BaseException) -> str:
         if not isinstance(current, BaseException) or id(current) in seen:
             continue
         seen.add(id(current))
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return f"certificate verify failed: {current.verify_message}"
-        if isinstance(current, ssl.SSLError):
-            return _brief(current)
+        yield current
         pending += [current.__cause__, current.__context__, *current.args,
                     getattr(current, "reason", None)]
-    return _brief(exc)

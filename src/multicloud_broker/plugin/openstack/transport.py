@@ -49,6 +49,15 @@ class CloudAnswer:
         """The body as JSON; ValueError if it is not."""
         return json.loads(self.content)
 
+    def json_object(self) -> dict:
+        """The body if it is a JSON object, else {} (for callers that read
+        fields and treat a missing one and a broken body alike)."""
+        try:
+            doc = self.json()
+        except ValueError:
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
 
 class Transport:
     """Pool managers of one worker, one per (proxy, TLS settings): every
