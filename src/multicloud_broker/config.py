@@ -174,12 +174,13 @@ PLUGIN_OPTS = [
                     "max_connections counts idle client connections too, "
                     "which call no plugin). Calls beyond queue for a free "
                     "connection, first come first served, and wait while "
-                    "the plugin's calls keep finishing: 503 once none has "
-                    "finished for connect_timeout (the plugin hangs) or at "
-                    "total_timeout. A plugin's calls, connected or queued, "
-                    "take at most nine tenths of wsgi_pool_size (503 at "
-                    "once beyond), so a plugin that hangs leaves the rest "
-                    "of the request slots to the other plugins."),
+                    "the plugin keeps answering: 503 once it has not "
+                    "answered for connect_timeout (it hangs), or at "
+                    "total_timeout. Unless it answered within "
+                    "connect_timeout, a plugin's calls, connected or "
+                    "queued, take at most nine tenths of wsgi_pool_size "
+                    "(503 at once beyond): a plugin that hangs leaves the "
+                    "rest of the request slots to the others."),
     cfg.IntOpt("capacity_max_vims", default=100, min=1,
                help="Most VIMs one check_vim_capacity request may list "
                     "(413 beyond)."),

@@ -156,7 +156,7 @@ class _Instruments:
             p + "plugin_calls", "Calls to plugins by plugin and outcome: the answer's "
             "status class (2xx..5xx), or the broker's 502 (unreachable, broken answer), "
             "504 (too slow), 503_busy (no connection to the plugin came free: its queue "
-            "was full or stopped moving)", ["plugin", "outcome"])
+            "was full, or the plugin stopped answering)", ["plugin", "outcome"])
         self.plugin_seconds = Histogram(
             p + "plugin_call_duration_seconds", "Time from a plugin call's start to its "
             "answer's head (or its failure), by plugin", ["plugin"], buckets=_DURATION_BUCKETS)

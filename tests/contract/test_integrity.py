@@ -360,6 +360,21 @@ def test_calls_beyond_the_bound_queue_for_a_healthy_plugin(
     assert hostile_plugin.max_open <= limit, hostile_plugin.max_open
 
 
+def test_a_healthy_plugin_may_have_every_request_slot(
+        crowded_broker: BrokerProcess, hostile_plugin: HostilePlugin) -> None:
+    # Twice as many calls at once as the worker has request slots, to a
+    # plugin answering each in 0.2 s: all answered, though at times every
+    # slot holds a call to it (beyond the share a hanging plugin would get).
+    def slow(index: int) -> int:
+        return call(crowded_broker.url, "GET", f"{OCATA.v0}/t1/{index}/slow").status
+
+    assert slow(-1) == 200  # it answers
+    with ThreadPoolExecutor(max_workers=2 * CROWDED_SLOTS) as pool:
+        statuses = list(pool.map(slow, range(2 * CROWDED_SLOTS)))
+    assert statuses == [200] * (2 * CROWDED_SLOTS)
+    assert hostile_plugin.max_open <= CROWDED_SLOTS // 2, hostile_plugin.max_open
+
+
 def test_hanging_plugin_with_the_request_slots_full_leaves_others_answered(
         crowded_broker: BrokerProcess, hostile_plugin: HostilePlugin,
         plugin: PluginServer) -> None:

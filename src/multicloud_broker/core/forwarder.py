@@ -190,8 +190,8 @@ class _Call:
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
         try:
-            # A queued call waits while the plugin's calls keep finishing:
-            # connect_timeout without one means it hangs.
+            # A queued call waits while the plugin keeps answering:
+            # connect_timeout without an answer means it hangs.
             self.conn = self.pool.acquire(self.fw.connect_timeout, self.deadline.at)
             self.conn.deadline = self.deadline
             if self.conn.sock is None:
@@ -201,6 +201,7 @@ class _Call:
             early = self._send(head, body)
             response = early or self._read_head(method, body)
             _check_framing(response)
+            self.pool.answered()
             metrics.plugin_answer(self.plugin, response.status, self.started)
             return response
         except (UpstreamError, ApiError) as exc:

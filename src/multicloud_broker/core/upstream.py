@@ -48,7 +48,8 @@ class DeadlineExceeded(TooSlow):
 
 class Busy(UpstreamError):
     """No connection to the plugin came free for this call: every one this
-    worker may open is in use, and the queue was full or stopped moving."""
+    worker may open is in use, and the queue was full or the plugin stopped
+    answering."""
 
 
 class BadAnswer(UpstreamError):
@@ -235,11 +236,11 @@ def plugin_bounds(request_slots: int, max_connections: int | None = None) -> tup
     """(connections, queued calls) one worker allows per plugin, from its
     request slots (wsgi_pool_size).
 
-    Connections default to half the slots. Calls beyond them may queue as
-    long as the plugin's calls, connected or queued, hold at most nine
-    tenths of the slots: a plugin that hangs leaves a tenth to the others,
-    whose quick calls need few slots, while a healthy plugin may have nearly
-    every request of the worker in flight without a 503.
+    Connections default to half the slots. Calls beyond them may queue until
+    the plugin's calls, connected or queued, hold nine tenths of the slots;
+    more only while the plugin answers (PluginPool). A plugin that hangs
+    thus leaves a tenth to the others, whose quick calls need few, while a
+    healthy one may have every request of the worker in flight.
     """
     connections = max_connections or max(1, request_slots // 2)
     share = request_slots - max(1, request_slots // 10)
@@ -251,9 +252,11 @@ class PluginPool:
 
     At most `max_connections` are open (in use or idle). Calls beyond queue
     for one, first come first served (a returned connection is handed to the
-    oldest waiter, so newcomers cannot overtake it), at most `max_waiting`
-    of them; beyond, Busy at once. Idle connections are kept only after their
-    answer was read to the end.
+    oldest waiter, so newcomers cannot overtake it): `max_waiting` of them,
+    or more while the plugin answers (its last answer within the caller's
+    patience); beyond, Busy at once. A queued call gives up (Busy) once the
+    plugin has not answered for that patience. Idle connections are kept
+    only after their answer was read to the end.
     """
 
     def __init__(self, base: str, max_connections: int, max_idle: int, max_waiting: int = 0):
@@ -271,16 +274,16 @@ class PluginPool:
         self._lock = threading.Lock()
         self._in_use = 0  # connections handed out (a turn passed on stays counted)
         self._queue: deque[threading.Event] = deque()  # waiting calls, oldest first
-        self._finished_at = time.monotonic()  # when a call last gave its connection back
+        self._answered_at = float("-inf")  # when the plugin last sent an answer's head
         self._idle: list[Connection] = []
         self._max_idle = min(max_idle, max_connections)
 
     def acquire(self, patience: float, until: float) -> Connection:
         """A connection to use (idle or new, not yet connected).
 
-        A call that must queue waits while calls to the plugin keep finishing;
-        Busy once none has finished for `patience` s (the plugin hangs) or at
-        `until` (time.monotonic()), or at once if the queue is full.
+        A call that must queue waits while the plugin keeps answering; Busy
+        once it has not answered for `patience` s (it hangs) or at `until`
+        (time.monotonic()), or at once if the queue is full.
         """
         self._take_turn(patience, until)
         while self._idle:
@@ -289,6 +292,10 @@ class PluginPool:
                 return conn
             conn.close()
         return Connection(self.host, self.port, self.tls, self.family)
+
+    def answered(self) -> None:
+        """The plugin sent an answer's head: it is alive, its queue may move."""
+        self._answered_at = time.monotonic()
 
     def release(self, conn: Connection, reusable: bool) -> None:
         """Give a connection back: kept if `reusable`, else closed."""
@@ -306,12 +313,15 @@ class PluginPool:
             if self._in_use < self.max_connections and not self._queue:
                 self._in_use += 1
                 return
-            if len(self._queue) >= self.max_waiting:
+            since = time.monotonic()
+            # Beyond its share of request slots only while the plugin answers:
+            # one that hangs must not take the slots other plugins need.
+            if (len(self._queue) >= self.max_waiting
+                    and since - self._answered_at > patience):
                 raise Busy(f"all {self.max_connections} connections in use and "
                            f"{len(self._queue)} calls waiting for one")
             turn = threading.Event()
             self._queue.append(turn)
-        since = time.monotonic()
         try:
             self._wait_turn(turn, since, patience, until)
         except BaseException:
@@ -331,20 +341,19 @@ class PluginPool:
                                 - time.monotonic())):
             now = time.monotonic()
             if now < self._give_up_at(since, patience, until):
-                continue  # a call finished meanwhile: the queue moves, keep waiting
+                continue  # the plugin answered meanwhile: the queue moves
             if now >= until:
                 raise Busy(f"no connection free within the total deadline "
                            f"(waited {now - since:.1f} s)")
-            raise Busy(f"all {self.max_connections} connections in use and none "
-                       f"given back for {patience:g} s (waited {now - since:.1f} s)")
+            raise Busy(f"all {self.max_connections} connections in use and no "
+                       f"answer for {patience:g} s (waited {now - since:.1f} s)")
 
     def _give_up_at(self, since: float, patience: float, until: float) -> float:
-        return min(max(since, self._finished_at) + patience, until)
+        return min(max(since, self._answered_at) + patience, until)
 
     def _pass_turn(self) -> None:
         """A connection is given back: to the oldest waiting call, if any."""
         with self._lock:
-            self._finished_at = time.monotonic()
             if self._queue:
                 self._queue.popleft().set()
             else:
