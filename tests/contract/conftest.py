@@ -273,27 +273,3 @@ def _fresh_upstreams(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if aai_server is not None:
         aai_server.set_mode("ok")
-
-
-# The schema fuzzers explore the application, which the web framework shapes
-# and the server backend below it does not: each framework is fuzzed under
-# one backend, and the two pairs still cover both backends. (They were the
-# suite's longest tests, run under all four pairs.)
-FUZZ_PAIRS = {("eventlet", "django"), ("gevent", "pecan")}
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Deselect (not skip) the fuzz runs of the other two pairs."""
-    kept, dropped = [], []
-    for item in items:
-        params = getattr(getattr(item, "callspec", None), "params", {})
-        framework = params.get("fuzzed_broker") or params.get("web_framework")
-        fuzz = (item.nodeid.startswith("tests/contract/")
-                and item.name.startswith("test_schemathesis"))
-        if fuzz and (params.get("server_backend"), framework) not in FUZZ_PAIRS:
-            dropped.append(item)
-        else:
-            kept.append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
