@@ -127,6 +127,7 @@ class Cloud:
 
     ctx: modes.Context
     port_quota: int = 0       # the admin project's port quota, if not 0 (-1: unlimited)
+    sim_args: tuple[str, ...] = ("--quiet",)  # the simulator's own options (bench.volte's)
     keystone: object = None   # LocalKeystone
     sim: Proc | None = None
     sim_port: int = 0
@@ -152,7 +153,7 @@ class Cloud:
             "--keystone-url", ks.url, "--admin-user", ks.admin_user,
             "--admin-password", ks.admin_password, "--admin-project", ks.admin_project,
             "--region", ks.region, "--image-dir", str(ctx.tmp / "sim-images"),
-            "--register", "--quiet"], ctx.tmp, env=modes._env(), cwd=modes.REPO)
+            "--register", *self.sim_args], ctx.tmp, env=modes._env(), cwd=modes.REPO)
         self._wait_sim()
         print(f"bench: openstack simulator on {self.sim_url}", flush=True)
         session = ks.admin_session()

@@ -68,6 +68,9 @@ prefix, e.g. "/servers") narrow a transport fault. Kinds and their fields
                     or 413; with service "volume", the next volume create (413)
     image_stuck     the next image uploaded stays `saving`
     volume_error    the next volume goes creating then error
+    delete_stuck    the next server delete (service "volume": volume,
+                    "orchestration": stack) is accepted and never done,
+                    until deleted again with no such fault in force
 
 Seeds: flavors m1.tiny..m1.xlarge (ids 1-5), m1.nano (42), m1.micro (84); a
 public active image ``cirros-0.6.2-x86_64-disk`` (64 KiB of known bytes);

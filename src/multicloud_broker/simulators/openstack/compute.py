@@ -712,15 +712,20 @@ class Compute(Service):
         server = self.get_server(request.ctx, request.params["server_id"])
         if server["locked"] and not request.ctx.is_admin:
             raise ApiError(409, f"Instance {server['id']} is locked")
-        self.request_delete(server["id"])
+        stuck = self.cloud.faults.take_behaviour("delete_stuck", "compute") is not None
+        self.request_delete(server["id"], stuck)
         return Response.empty(204)
 
-    def request_delete(self, server_id: str) -> None:
-        """Start deleting a server: task_state deleting, gone after delete_seconds."""
+    def request_delete(self, server_id: str, stuck: bool = False) -> None:
+        """Start deleting a server: task_state deleting, gone after delete_seconds
+        (`stuck`: never, as when the compute host does not answer; a later
+        delete that is not stuck finishes it)."""
         server = self.servers.get(server_id)
-        if server is None or server["task_state"] == "deleting":
+        if server is None or (server["task_state"] == "deleting" and not server.get("_stuck")):
             return
-        server.update(task_state="deleting", updated=self.store.now())
+        server.update(task_state="deleting", updated=self.store.now(), _stuck=stuck)
+        if stuck:
+            return
         delay = self.store.config.delete_seconds
         if delay <= 0:
             self._purge(server_id)

@@ -24,7 +24,11 @@ Behaviour faults change what the next create does:
   (Nova's `forbidden`, the default) or 413 (`overLimit`), or with
   `service` "volume" the next volume create with Cinder's 413;
 - ``image_stuck``: the next image uploaded stays `saving`, never `active`;
-- ``volume_error``: the next volume created goes creating then `error`.
+- ``volume_error``: the next volume created goes creating then `error`;
+- ``delete_stuck``: the next delete is accepted but never done: a server
+  stays ``task_state`` deleting (service "compute", the default), a volume
+  ``deleting`` ("volume"), a stack DELETE_IN_PROGRESS ("orchestration"),
+  until a delete asked again while no such fault is in force.
 
 Every fault applies `count` times (default 1; null: until cleared).
 """
@@ -45,7 +49,8 @@ ALIASES = {"nova": "compute", "neutron": "network", "glance": "image", "cinder":
 TRANSPORT = ("status", "garbage", "hang", "reset", "truncate", "trickle")
 # behaviour -> the service it belongs to by default
 BEHAVIOUR = {"server_error": "compute", "stack_failed": "orchestration",
-             "quota_exceeded": "compute", "image_stuck": "image", "volume_error": "volume"}
+             "quota_exceeded": "compute", "image_stuck": "image", "volume_error": "volume",
+             "delete_stuck": "compute"}
 
 
 @dataclass

@@ -1049,17 +1049,24 @@ class Orchestration(Service):
 
     def delete_by_name(self, request: Request) -> Response:
         stack = self._find(request, request.params["stack_name"])
-        self.request_delete(stack)
+        self.request_delete(stack, self._delete_stuck())
         return Response.empty(204)
 
     def delete_stack(self, request: Request) -> Response:
         stack = self._get(request)
-        self.request_delete(stack)
+        self.request_delete(stack, self._delete_stuck())
         return Response.empty(204)
 
-    def request_delete(self, stack: dict) -> None:
+    def _delete_stuck(self) -> bool:
+        return self.cloud.faults.take_behaviour("delete_stuck", "orchestration") is not None
+
+    def request_delete(self, stack: dict, stuck: bool = False) -> None:
+        """Start deleting a stack (`stuck`: it stays DELETE_IN_PROGRESS until a
+        delete that is not stuck)."""
         if stack["status"] == "DELETE_IN_PROGRESS":
+            stack["delete_stuck"] = stack.get("delete_stuck", False) and stuck
             return
+        stack["delete_stuck"] = stuck
         now = self.store.now()
         # A Heat action takes build_seconds, creating or deleting.
         stack.update(status="DELETE_IN_PROGRESS", reason="Stack DELETE started", updated=now,
@@ -1068,6 +1075,8 @@ class Orchestration(Service):
         self._advance_delete(stack)
 
     def _advance_delete(self, stack: dict) -> None:
+        if stack.get("delete_stuck"):
+            return  # the engine never gets to it
         for res_name in reversed(stack["order"]):
             res = stack["resources"][res_name]
             kind = self.types[res["type"]]

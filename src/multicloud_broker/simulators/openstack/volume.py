@@ -377,12 +377,17 @@ class Volume(Service):
     def delete_volume(self, request: Request) -> Response:
         self.check_project(request)
         volume = self.get(request.ctx, request.params["volume_id"])
-        self.request_delete(volume)
+        stuck = self.cloud.faults.take_behaviour("delete_stuck", "volume") is not None
+        self.request_delete(volume, stuck)
         return Response.empty(202)
 
-    def request_delete(self, volume: dict) -> None:
-        """Start deleting a volume: deleting, gone after delete_seconds."""
+    def request_delete(self, volume: dict, stuck: bool = False) -> None:
+        """Start deleting a volume: deleting, gone after delete_seconds (`stuck`:
+        never; a later delete that is not stuck finishes it)."""
         if volume["status"] == "deleting":
+            if volume.get("_stuck") and not stuck:
+                volume["_stuck"] = False
+                self._remove_later(volume["id"])
             return
         if volume["status"] not in DELETABLE or volume["attachments"]:
             raise ApiError(400, "Invalid volume: Volume status must be available or error or "
@@ -390,8 +395,11 @@ class Volume(Service):
                                 "not be migrating, attached, belong to a group, have snapshots, "
                                 "awaiting a transfer, or be disassociated from snapshots after "
                                 "volume transfer.")
-        volume.update(status="deleting", updated_at=self.store.now())
-        volume_id = volume["id"]
+        volume.update(status="deleting", updated_at=self.store.now(), _stuck=stuck)
+        if not stuck:
+            self._remove_later(volume["id"])
+
+    def _remove_later(self, volume_id: str) -> None:
         self.store.later(self.store.config.delete_seconds,
                          lambda: self.volumes.pop(volume_id, None))
 
