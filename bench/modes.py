@@ -253,18 +253,15 @@ def vim_types_modes(ctx: Context) -> list[Mode]:
 # -- the forwarding modes --------------------------------------------------------
 
 class Upstreams:
-    """nginx as plugin and A&AI (and the fakecloud, if it works), for one section."""
+    """nginx as plugin and A&AI, for one section."""
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self.procs: list[Proc] = []
         self.nginx_port = 0
-        self.fakecloud_port = 0
-        self.fakecloud_token = ""
-        self.notes: list[str] = []
 
-    def start(self, want_fakecloud: bool) -> None:
-        from bench.procs import StartError, wait_http
+    def start(self) -> None:
+        from bench.procs import wait_http
         ctx = self.ctx
         self.nginx_port = free_port()
         conf = nginx.write_conf(ctx.tmp, "upstream", self.nginx_port, ctx.workers,
@@ -275,44 +272,11 @@ class Upstreams:
         wait_http(proc, self.nginx_port, PLUGIN_TENANTS)
         wait_http(proc, self.nginx_port, nginx.AAI_REGION_PATH)
         self._add_sqlite_region()
-        if want_fakecloud:
-            try:
-                self._start_fakecloud()
-            except (StartError, OSError, ValueError, subprocess.SubprocessError) as exc:
-                self.notes.append(f"fakecloud not used: {str(exc).splitlines()[0]}")
-                self.fakecloud_port = 0
 
     def _add_sqlite_region(self) -> None:
         add_sqlite_region(self.ctx)
         if self.ctx.baseline_src:
             add_sqlite_region(self.ctx, before=True)
-
-    def _start_fakecloud(self) -> None:
-        import http.client
-        import json
-
-        from bench.procs import wait_http
-        ctx = self.ctx
-        port = free_port()
-        proc = Proc("fakecloud", ctx.broker_cli() + [
-            "fakecloud", "--bind-host", "127.0.0.1", "--bind-port", str(port),
-            "--state-file", str(ctx.tmp / "fakecloud.sqlite"), "--quiet"], ctx.tmp, env=_env())
-        self.procs.append(proc)
-        wait_http(proc, port, "/api/multicloud-ocata/v0/bench_RegionOne/extensions")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        try:
-            body = json.dumps({"auth": {}}).encode()
-            conn.request("POST", "/api/multicloud-ocata/v0/bench_RegionOne/identity/v3/auth/tokens",
-                         body=body, headers={"Content-Type": "application/json"})
-            resp = conn.getresponse()
-            resp.read()
-            token = resp.getheader("X-Subject-Token")
-        finally:
-            conn.close()
-        if not token:
-            raise ValueError(f"no token from the fakecloud (HTTP {resp.status})")
-        wait_http(proc, port, PLUGIN_TENANTS, headers={"X-Auth-Token": token})
-        self.fakecloud_port, self.fakecloud_token = port, token
 
     def stop(self) -> None:
         for proc in reversed(self.procs):
@@ -365,17 +329,6 @@ def forward_modes(ctx: Context, up: Upstreams) -> list[Mode]:
                                    backend=backend), ours=True))
     if ctx.baseline_src:
         modes += _before_modes(ctx, sqlite, "sqlite", "sqlite -> nginx")
-    if up.fakecloud_port:
-        token = {"X-Auth-Token": up.fakecloud_token}
-        fake = dict(aai, plugins={"endpoints":
-                                  f"multicloud-ocata:http://127.0.0.1:{up.fakecloud_port}"})
-        modes.append(Mode("direct-fakecloud", "fakecloud called directly (1 process)",
-                          _already(up.fakecloud_port, PLUGIN_TENANTS, token)))
-        for framework in ("django", "pecan"):
-            modes.append(Mode(f"{framework}-fakecloud",
-                              f"ours: {framework}, A&AI (cached) -> fakecloud",
-                              ours(ctx, framework, FORWARD, fake, token, tag="-fakecloud"),
-                              ours=True))
     return modes
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from bench import machine, modes, report
 from bench import plugin as plugin_section
+from bench import volte as volte_section
 from bench.ab import run_ab
 from bench.procs import StartError, descendants, wait_http
 from multicloud_broker import warnings_log
@@ -40,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--levels", default="1,100,1000",
                    help="concurrency levels to run, from 1,100,1000 (default: all)")
     p.add_argument("--sections", default="vim_types,forward,slow",
-                   help="any of vim_types, forward, slow, resilience, plugin (default: the "
+                   help="any of vim_types, forward, slow, resilience, plugin, volte (default: the "
                         "first three; resilience holds 15,000 connections, ~3 min; plugin "
                         "runs Keystone, the OpenStack simulator, the plugin and the broker, "
                         "~10 min, see bench/plugin.py)")
@@ -72,10 +73,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="bound of one ab run in seconds (default 300, quick 60)")
     p.add_argument("--uwsgi-listen", type=int, default=0,
                    help="uWSGI's --listen backlog (default: uWSGI's own, 100, as the spec ran it)")
-    p.add_argument("--no-fakecloud", action="store_true",
-                   help="forwarding to nginx only, even if the fakecloud works")
-    p.add_argument("--fakecloud-levels", default="1,100",
-                   help="levels for the fakecloud modes (it is one process; default 1,100)")
     p.add_argument("--slow-delay-ms", type=float, default=50,
                    help="the slow plugin's delay per answer (section slow; default 50)")
     p.add_argument("--slow-requests", type=int, default=2000,
@@ -106,6 +103,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="our brokers log access lines to stdout, a pipe the harness "
                         "drains (as in a container), instead of to a file")
     plugin_section.add_options(p, prefix="plugin-")  # --plugin-levels, --plugin-combos...
+    volte_section.add_options(p, prefix="volte-")  # --volte-flows, --volte-combo
     args = p.parse_args(argv)
     plugin_section.finish_args(p, args)
     args.levels = [int(x) for x in args.levels.split(",") if x.strip()]
@@ -114,7 +112,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error(f"--levels: unknown level(s) {unknown}; choose from {sorted(LEVELS)}")
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     args.modes = {m.strip() for m in args.modes.split(",") if m.strip()}
-    args.fakecloud_levels = {int(x) for x in args.fakecloud_levels.split(",") if x.strip()}
     if args.profile_only:
         args.profile, args.sections = True, []
     args.time_limit = args.time_limit or (60 if args.quick else 300)
@@ -145,8 +142,6 @@ class Bench:
         for conc in self.args.levels if levels is None else levels:
             for rep in range(self.args.repeats):
                 for mode in mode_list:
-                    if "fakecloud" in mode.name and conc not in self.args.fakecloud_levels:
-                        continue
                     self.runs.append(self.measure(name, mode, conc, rep,
                                                   (requests or {}).get(conc, 0)))
 
@@ -340,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
                            ramp=args.resilience_ramp, meta=meta)
         if "plugin" in args.sections:
             plugin_section.run(args, ctx, tools, out_dir, stem, meta)
+        if "volte" in args.sections:  # demo volte on the plugin's chain, see bench/volte.py
+            volte_section.run(args, ctx, tools, out_dir, stem, meta)
         if args.profile:
             profile(args, tools, ctx, out_dir, stem, meta)
     except KeyboardInterrupt:
@@ -375,8 +372,7 @@ def forward(bench: Bench, ctx: modes.Context, notes: list[str]) -> None:
         return
     up = modes.Upstreams(ctx)
     try:
-        up.start(want_fakecloud=not bench.args.no_fakecloud)
-        notes.extend(up.notes)
+        up.start()
         bench.section("forward", modes.forward_modes(ctx, up))
     finally:
         up.stop()
@@ -407,7 +403,7 @@ def profile(args: argparse.Namespace, tools: dict[str, str], ctx: modes.Context,
     up = modes.Upstreams(ctx)
     try:
         if "nginx" in tools:
-            up.start(want_fakecloud=False)
+            up.start()
             chosen += [m for m in modes.forward_modes(ctx, up)
                        if m.name.endswith("-aai")]
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,17 @@
 #!/usr/bin/env bash
-# `make run`: the broker on :9001 in front of
-#  - the OpenStack plugin on :9007, which reaches a real Keystone (:5000) and
-#    the OpenStack simulator (:9010) registered in its catalog: region
-#    demo/OpenStack (vim id demo_OpenStack, cloud version starlingx), with its
-#    credentials in the inventory;
-#  - the simulated plugin (fakecloud) on :9006 for the other cloud versions:
-#    region demo/RegionOne (vim id demo_RegionOne), which `demo volte` uses.
-# BROKER_PORT, PLUGIN_PORT, KEYSTONE_PORT, OPENSTACK_PORT, CLOUD_PORT and
-# DEMO_DIR (default var/) move them; BIN names the virtual environment's bin.
+# `make run`: the broker on :9001 in front of the OpenStack plugin on :9006
+# (every OpenStack version of the catalog), which reaches a real Keystone
+# (:5000) and the OpenStack simulator (:9010) registered in its catalog.
+# Region demo/RegionOne (vim id demo_RegionOne, the one `demo volte` uses)
+# has the Keystone admin's credentials in the inventory. The catalog's vmware
+# and azure types have no plugin here: the broker answers their regions 502.
+# BROKER_PORT, PLUGIN_PORT, KEYSTONE_PORT, OPENSTACK_PORT and DEMO_DIR
+# (default var/) move them; BIN names the virtual environment's bin.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 BROKER_PORT=${BROKER_PORT:-9001}
-CLOUD_PORT=${CLOUD_PORT:-9006}
-PLUGIN_PORT=${PLUGIN_PORT:-9007}
+PLUGIN_PORT=${PLUGIN_PORT:-9006}
 KEYSTONE_PORT=${KEYSTONE_PORT:-5000}
 OPENSTACK_PORT=${OPENSTACK_PORT:-9010}
 DEMO_DIR=${DEMO_DIR:-var}
@@ -25,10 +23,10 @@ RUN_CONF=$DEMO_DIR/demo-run.conf
         "$BROKER_PORT" "$DEMO_DIR/inventory.sqlite"
     printf '[openstack_plugin]\nbind_host = 127.0.0.1\nbind_port = %s\nbroker_url = %s\n' \
         "$PLUGIN_PORT" "http://127.0.0.1:$BROKER_PORT"
-    printf '[plugins]\nendpoints = multicloud-starlingx:http://127.0.0.1:%s' "$PLUGIN_PORT"
-    for plugin in ocata pike titaniumcloud vio azure; do
-        printf ',multicloud-%s:http://127.0.0.1:%s' "$plugin" "$CLOUD_PORT"
-    done
+    printf '[plugins]\nendpoints = '
+    for plugin in ocata pike titaniumcloud starlingx; do
+        printf 'multicloud-%s:http://127.0.0.1:%s,' "$plugin" "$PLUGIN_PORT"
+    done | sed 's/,$//'
     printf '\n'
 } > "$RUN_CONF"
 CONF=(--config-file etc/demo.conf --config-file "$RUN_CONF")
@@ -52,10 +50,6 @@ wait_for() {
     echo "run-demo: $4 did not start in 120 s" >&2; exit 1
 }
 
-"$BIN/multicloud-broker" fakecloud --bind-host 127.0.0.1 --bind-port "$CLOUD_PORT" \
-    --state-file "$DEMO_DIR/fakecloud.sqlite" &
-STARTED+=($!)
-
 # The real Keystone (its venv is built and cached on the first run: about a
 # minute), with an admin password made once for this demo directory.
 if [ ! -s "$DEMO_DIR/keystone-admin-password" ]; then
@@ -78,15 +72,14 @@ wait_for "$DEMO_DIR/keystone.out" OS_AUTH_URL $! Keystone
 STARTED+=($!)
 wait_for "$DEMO_DIR/openstack-simulator.out" "openstack simulator on" $! "the OpenStack simulator"
 
-if ! "$BIN/multicloud-broker" region show "${CONF[@]}" \
-        --cloud-owner demo --cloud-region-id RegionOne >/dev/null 2>&1; then
-    "$BIN/multicloud-broker" region add "${CONF[@]}" --cloud-owner demo \
-        --cloud-region-id RegionOne --cloud-type openstack --cloud-region-version ocata
-fi
-"$BIN/multicloud-broker" region remove "${CONF[@]}" --cloud-owner demo \
-    --cloud-region-id OpenStack >/dev/null 2>&1 || true
+# Added afresh each run (the access may have changed); demo/OpenStack is
+# the second region earlier versions of this script added.
+for region in RegionOne OpenStack; do
+    "$BIN/multicloud-broker" region remove "${CONF[@]}" --cloud-owner demo \
+        --cloud-region-id "$region" >/dev/null 2>&1 || true
+done
 "$BIN/multicloud-broker" region add "${CONF[@]}" --cloud-owner demo \
-    --cloud-region-id OpenStack --cloud-type openstack --cloud-region-version starlingx \
+    --cloud-region-id RegionOne --cloud-type openstack --cloud-region-version ocata \
     --auth-url "$KEYSTONE" --username admin --password-env KEYSTONE_ADMIN_PASSWORD \
     --project admin --openstack-region RegionOne
 
@@ -106,7 +99,9 @@ else:
 PY
 
 B=http://127.0.0.1:$BROKER_PORT/api/multicloud
-DEMO="$BIN/multicloud-broker demo volte"
+# The demo logs in to Keystone through the broker as the admin: its password
+# comes from OS_PASSWORD.
+DEMO="OS_PASSWORD=\$(cat $DEMO_DIR/keystone-admin-password) $BIN/multicloud-broker demo volte"
 [ "$BROKER_PORT" = 9001 ] || DEMO="$DEMO --broker http://127.0.0.1:$BROKER_PORT"
 cat <<MSG
 
@@ -115,17 +110,17 @@ multicloud-broker on http://127.0.0.1:$BROKER_PORT. Try:
   curl -s $B/v0/vim_types
   curl -s -X POST $B/v0/check_vim_capacity -H 'Content-Type: application/json' \\
       -d '{"vCPU": 4, "Memory": 16, "Storage": 100, "VIMs": ["demo_RegionOne"]}'
-  $DEMO            # the VoLTE flow, API v0 (simulated plugin)
-  $DEMO --api v1   # the same as one infra_workload
+  $DEMO            # the VoLTE flow, API v0
+  $DEMO --api v1   # the same as one infra_workload (Heat)
 
-OpenStack through MultiCloud (region demo_OpenStack: the OpenStack plugin on
+OpenStack through MultiCloud (region demo_RegionOne: the OpenStack plugin on
 :$PLUGIN_PORT, Keystone on :$KEYSTONE_PORT, the simulated OpenStack on :$OPENSTACK_PORT):
 
-  export OS_AUTH_URL=$B/v0/demo_OpenStack/identity/v3 OS_USERNAME=admin \\
+  export OS_AUTH_URL=$B/v0/demo_RegionOne/identity/v3 OS_USERNAME=admin \\
       OS_PASSWORD=\$(cat $DEMO_DIR/keystone-admin-password) OS_PROJECT_NAME=admin \\
       OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_REGION_NAME=RegionOne
   $BIN/openstack network create demo-net && $BIN/openstack server list
-  curl -s $B/v0/demo_OpenStack/tenants
+  curl -s $B/v0/demo_RegionOne/tenants
 
 Ctrl-C stops them all.
 MSG

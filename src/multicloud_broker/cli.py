@@ -1,4 +1,4 @@
-"""The `multicloud-broker` command: serve, region, fakecloud, demo."""
+"""The `multicloud-broker` command: serve, openstack-plugin, region, demo."""
 
 from __future__ import annotations
 
@@ -19,9 +19,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # once the configuration is loaded.
         prepare_server(wanted_backend(argv[1:]))
         return _run(argv)
-    if argv[:1] == ["fakecloud"]:  # monkey-patches, then sets up its logging
-        from multicloud_broker.fakecloud.cli import main as fakecloud_main
-        return fakecloud_main(argv[1:])
     from multicloud_broker.logs import setup_plain_logging
     setup_plain_logging()
     if argv[:2] == ["demo", "volte"]:
@@ -68,7 +65,6 @@ def _parser() -> argparse.ArgumentParser:
             _access_arguments(action, name == "update")
         action.set_defaults(run=_region)
 
-    commands.add_parser("fakecloud", help="run the simulated cloud plugin (see --help)")
     demo = commands.add_parser("demo", help="run a demo flow through the broker")
     demo.add_argument("flow", choices=["volte"])
     return parser

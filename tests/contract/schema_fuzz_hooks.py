@@ -1,5 +1,5 @@
 """Schemathesis hooks of test_schema_fuzz: send half the generated calls to
-the region that exists, so that they reach the simulated cloud.
+the region that exists, so that they reach the plugin.
 
 Generated vim ids and region names are valid but unknown: the broker would
 answer them all 404 without asking a plugin. A generated value is replaced

@@ -3,16 +3,19 @@
 The broker serves its Swagger document; schemathesis reads it from the broker
 and sends what it generates from it (valid and invalid path parameters and
 bodies, unlisted methods, missing bodies, wrong content types...), with every
-check it has, to a broker with a real region in its sqlite inventory and the
-simulated cloud (`multicloud-broker fakecloud`, a real process) as that
-region's plugin. Any failure is either the document or the broker being
-wrong, and the test prints schemathesis's own account of it.
+check it has, to a broker with a real region in its sqlite inventory and a
+small plugin of the test's own (a real HTTP server on 127.0.0.1) behind it:
+the fuzz is about the broker's contract, and a forwarded call's answer is the
+plugin's, whatever it is. The plugin answers each forwarded path in one of
+the ways a plugin does (200 with a JSON echo, 201, or a 404 in ONAP's error
+shape), chosen from the path alone, and says yes to every capacity check
+with an availability zone. Any failure is either the document or the broker
+being wrong, and the test prints schemathesis's own account of it.
 
 Bounded and reproducible: a fixed number of examples per operation and
 deterministic generation (Hypothesis derandomized: the same cases every run,
 so no seed is needed). Half the generated vim ids and regions are replaced
-by the real region (schema_fuzz_hooks.py), and the calls carry a token of
-the cloud, so that they reach the cloud's resources.
+by the real region (schema_fuzz_hooks.py), so that they reach the plugin.
 """
 
 from __future__ import annotations
@@ -24,16 +27,17 @@ import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support.broker import REPO_ROOT, BrokerProcess, region_add, write_config
 from tests.support.client import request
-from tests.support.fakecloud import fakecloud_process
+from tests.support.upstreams import PluginServer, RecordedRequest
 
 PLUGINS = ("multicloud-ocata", "multicloud-pike", "multicloud-titaniumcloud",
            "multicloud-starlingx", "multicloud-vio", "multicloud-azure")
-# The region the document's examples name, so that examples reach the cloud.
+# The region the document's examples name, so that examples reach the plugin.
 OWNER, REGION = "CloudOwner", "RegionOne"
 SCHEMA_PATH = "/api/multicloud/v0/swagger.json"
 MAX_EXAMPLES = 50
@@ -55,21 +59,43 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "4xx"]
 """
 
 
+class FuzzPlugin(PluginServer):
+    """A plugin whose answer depends on the forwarded path only (runs stay
+    reproducible): an echo (200), a creation (201) or a refusal in ONAP's
+    error shape (404), so that the broker passes on more than one kind of
+    answer. Capacity checks are programmed (`answer_capacity`)."""
+
+    def _respond(self, handler: Any, recorded: RecordedRequest) -> None:
+        kind = sum(recorded.path.encode()) % 3
+        if kind == 0 or self._behaviour_for(recorded.method, recorded.path) is not None:
+            super()._respond(handler, recorded)  # the echo, or a programmed answer
+            return
+        status, doc = ((201, {"id": "fuzz-1", "path": recorded.path}) if kind == 1 else
+                       (404, {"error": f"no such resource: {recorded.path}"}))
+        handler.send_reply(status, json.dumps(doc).encode(),
+                           [("Content-Type", "application/json")])
+
+
 @pytest.fixture(scope="module")
-def fakecloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with fakecloud_process(tmp_path_factory.mktemp("fuzz-cloud"), build_seconds=0.1) as url:
-        yield url
+def fuzz_plugin() -> Iterator[PluginServer]:
+    with FuzzPlugin() as plugin:
+        azs = [{"availability-zone-name": "nova", "vCPUAvail": 8, "vCPUTotal": 16}]
+        plugin.answer_capacity(f"/api/multicloud-ocata/v0/{OWNER}_{REGION}/capacity_check",
+                               True)
+        plugin.answer_capacity(f"/api/multicloud-ocata/v1/{OWNER}/{REGION}/capacity_check",
+                               True, azs)
+        yield plugin
 
 
 @pytest.fixture(scope="module", params=["django", "pecan"])
 def fuzzed_broker(server_backend: str, request: pytest.FixtureRequest,
                   tmp_path_factory: pytest.TempPathFactory,
-                  fakecloud: str) -> Iterator[BrokerProcess]:
+                  fuzz_plugin: PluginServer) -> Iterator[BrokerProcess]:
     workdir = tmp_path_factory.mktemp(f"fuzz-{request.param}")
     config = {
         "DEFAULT": {"graceful_shutdown_timeout": 2},
         "inventory": {"backend": "sqlite", "sqlite_path": str(workdir / "inventory.sqlite")},
-        "plugins": {"endpoints": {name: fakecloud for name in PLUGINS},
+        "plugins": {"endpoints": {name: fuzz_plugin.url for name in PLUGINS},
                     "connect_timeout": 1, "read_timeout": 5, "capacity_timeout": 5,
                     # Small, so that generated lists go past it (413).
                     "capacity_max_vims": MAX_VIMS},
@@ -79,20 +105,6 @@ def fuzzed_broker(server_backend: str, request: pytest.FixtureRequest,
     with BrokerProcess(workdir, config, web_framework=request.param, workers=2,
                        name=f"fuzz-{request.param}") as broker:
         yield broker
-
-
-def _login(broker: BrokerProcess) -> str:
-    """Register the region with its cloud and get a token, through the broker,
-    so that tenant-scoped calls reach the cloud's resources, not its 401."""
-    vim = f"/api/multicloud/v0/{OWNER}_{REGION}"
-    json_headers = {"Content-Type": "application/json"}
-    reply = request(broker.url, "POST", f"{vim}/registry", headers=json_headers,
-                    body=json.dumps({"defaultTenant": "demo"}).encode())
-    assert reply.status == 202, reply
-    reply = request(broker.url, "POST", f"{vim}/identity/v3/auth/tokens", body=b"{}",
-                    headers=json_headers)
-    assert reply.status == 201, reply
-    return reply.header("X-Subject-Token")
 
 
 def _documented_operations(broker: BrokerProcess) -> set[str]:
@@ -110,7 +122,8 @@ def _documented_operations(broker: BrokerProcess) -> set[str]:
 
 @pytest.mark.timeout(300)
 def test_schemathesis_finds_nothing_wrong(fuzzed_broker: BrokerProcess,
-                                         tmp_path: Path) -> None:
+                                         fuzz_plugin: PluginServer, tmp_path: Path) -> None:
+    fuzz_plugin.clear_requests()
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
     junit = tmp_path / "junit.xml"
@@ -119,7 +132,6 @@ def test_schemathesis_finds_nothing_wrong(fuzzed_broker: BrokerProcess,
     done = subprocess.run(
         [*SCHEMATHESIS, "--config-file", str(config), "run",
          fuzzed_broker.url + SCHEMA_PATH, "--checks", "all",
-         "--header", f"X-Auth-Token: {_login(fuzzed_broker)}",
          "--max-examples", str(MAX_EXAMPLES), "--generation-deterministic",
          # One worker: Python 3.11.7's ast.parse is not thread-safe, and
          # Hypothesis parses sources while generating (a SystemError otherwise).
@@ -133,6 +145,12 @@ def test_schemathesis_finds_nothing_wrong(fuzzed_broker: BrokerProcess,
     # Every operation was exercised (a run that tested nothing would pass too),
     # but the document itself, which schemathesis leaves out.
     assert _documented_operations(fuzzed_broker) - {f"GET {SCHEMA_PATH}"} == cases, report
+    # The region's calls reached the plugin, capacity checks of both versions too.
+    reached = {r.path.split("/")[3] for r in fuzz_plugin.requests
+               if r.path.startswith("/api/multicloud-ocata/") and OWNER in r.path}
+    assert reached == {"v0", "v1"}, reached
+    assert {r.path.split("/")[3] for r in fuzz_plugin.requests
+            if r.path.endswith("/capacity_check")} == {"v0", "v1"}
     # No exception behind an answer either (one raised after the status was sent
     # would not show as a 500).
     log = fuzzed_broker.stderr_path.read_text(errors="replace")

@@ -2,9 +2,9 @@
 
 Two brokers (2 workers each) share one PostgreSQL inventory (a real server,
 tests/support/postgres.py) behind a real haproxy that health-checks
-/readyz. Behind the brokers: the simulated cloud (`multicloud-broker
-fakecloud`, a process) and a plugin stand-in that records every request it
-gets (tests/support/upstreams.py PluginServer). While 100 client connections
+/readyz. Behind the brokers: two plugin stand-ins that record every request
+they get (tests/support/upstreams.py PluginServer), one per cloud version of
+the fleet's regions. While 100 client connections
 send requests through haproxy, each with an id of its own, the brokers are
 restarted one after the other with SIGTERM alone, nothing else told to
 haproxy: each broker answers /readyz 503 at once and goes on serving for
@@ -12,7 +12,7 @@ haproxy: each broker answers /readyz 503 at once and goes on serving for
 drains and exits; it starts again and must be ready in haproxy (its /readyz
 checks passing) before the next one is stopped.
 
-Then: no request failed, the plugin got each request exactly once (none was
+Then: no request failed, each plugin got each request exactly once (none was
 answered twice, none lost), and a region added through one broker's HTTP API
 during the run was served by the other.
 """
@@ -31,7 +31,6 @@ from tests.fleet.load import FleetLoad
 from tests.server.helpers import wait_until
 from tests.support.broker import BrokerProcess, run_cli, write_config
 from tests.support.client import request
-from tests.support.fakecloud import fakecloud_process
 from tests.support.postgres import (BROKER_PASSWORD, PostgresServer,  # noqa: F401
                                     postgres_server)
 from tests.support.upstreams import LOCALHOST, PluginServer, free_port
@@ -40,20 +39,21 @@ PG_ENV = {"MULTICLOUD_BROKER_PG_PASSWORD": BROKER_PASSWORD}
 API_USER, API_PASSWORD = "fleet-admin", "fleet-pw"
 SCHEMA = "v13"
 OWNER = "fleet"
-COUNTED = f"/api/multicloud/v1/{OWNER}/Counted/counted/{{id}}"  # -> the PluginServer
-SIDE = f"/api/multicloud/v1/{OWNER}/Simulated/extensions"  # -> the simulated cloud
+COUNTED = f"/api/multicloud/v1/{OWNER}/Counted/counted/{{id}}"  # -> `plugin`
+SIDE = f"/api/multicloud/v1/{OWNER}/Side/extensions"  # -> `side_plugin`
+SIDE_AT_PLUGIN = f"/api/multicloud-pike/v1/{OWNER}/Side/extensions"
 # One instance of each web framework: the fleet is mixed, both are shown.
 FRAMEWORKS = {"b1": "django", "b2": "pecan"}
 MIN_BETWEEN_STEPS = 300  # answers between two restarts: each runs under load
 
 
 @pytest.fixture(scope="module")
-def fakecloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with fakecloud_process(tmp_path_factory.mktemp("fleet-fakecloud")) as url:
-        yield url
+def side_plugin() -> Iterator[PluginServer]:
+    with PluginServer() as server:
+        yield server
 
 
-def _config(pg: PostgresServer, database: str, plugin: PluginServer, fakecloud: str,
+def _config(pg: PostgresServer, database: str, plugin: PluginServer, side: PluginServer,
             password_file: Path) -> dict:
     return {
         # haproxy marks a server down after 2 failed checks 0.3 s apart.
@@ -64,7 +64,7 @@ def _config(pg: PostgresServer, database: str, plugin: PluginServer, fakecloud: 
         "aai": {"schema_version": SCHEMA},
         "msb": {"protocol": "http", "host": LOCALHOST, "port": 9},
         "plugins": {"endpoints": {"multicloud-ocata": plugin.url,
-                                  "multicloud-pike": fakecloud},
+                                  "multicloud-pike": side.url},
                     "connect_timeout": 2, "read_timeout": 10},
         "region_api": {"username": API_USER, "password_file": str(password_file)},
     }
@@ -111,14 +111,15 @@ class Fleet:
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer,  # noqa: F811
-          plugin: PluginServer, fakecloud: str, haproxy_binary: str) -> Iterator[Fleet]:
+          plugin: PluginServer, side_plugin: PluginServer,
+          haproxy_binary: str) -> Iterator[Fleet]:
     workdir = tmp_path_factory.mktemp("fleet")
     password_file = workdir / "region-api-password"
     password_file.write_text(API_PASSWORD + "\n")
-    config = _config(postgres_server, postgres_server.database(), plugin, fakecloud,
+    config = _config(postgres_server, postgres_server.database(), plugin, side_plugin,
                      password_file)
     config_file = write_config(workdir / "region.conf", config)
-    for region, version in (("Counted", "ocata"), ("Simulated", "pike")):
+    for region, version in (("Counted", "ocata"), ("Side", "pike")):
         done = run_cli(["region", "add", "--config-file", str(config_file),
                         "--cloud-owner", OWNER, "--cloud-region-id", region,
                         "--cloud-type", "openstack", "--cloud-region-version", version],
@@ -151,8 +152,9 @@ def _served_by(broker: BrokerProcess, region: str) -> bool:
 
 @pytest.mark.timeout(150)
 def test_rolling_restart_under_load_loses_nothing_and_doubles_nothing(
-        fleet: Fleet, plugin: PluginServer) -> None:
+        fleet: Fleet, plugin: PluginServer, side_plugin: PluginServer) -> None:
     plugin.reset()
+    side_plugin.reset()
     with FleetLoad(fleet.haproxy.port, COUNTED, SIDE, connections=100) as load:
         wait_until(lambda: load.answered >= MIN_BETWEEN_STEPS, timeout=30)
         fleet.restart("b1")
@@ -183,4 +185,7 @@ def test_rolling_restart_under_load_loses_nothing_and_doubles_nothing(
     doubled = {path: n for path, n in received.items() if n > 1}
     assert not doubled, f"requests the plugin got more than once: {list(doubled.items())[:5]}"
     assert received == sent
+    # The other plugin too: one request received per answer.
+    side_answers = sum(1 for o in outcomes if o.path == SIDE)
+    assert len(side_plugin.requests_to(SIDE_AT_PLUGIN, "GET")) == side_answers > 0
     assert len(outcomes) >= 3 * MIN_BETWEEN_STEPS and fleet.restarts == {"b1": 1, "b2": 1}

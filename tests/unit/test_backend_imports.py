@@ -18,8 +18,7 @@ SRC = Path(multicloud_broker.__file__).resolve().parents[1]
 # green.py imports the chosen one inside prepare_server()).
 OWN = {
     "eventlet": {"multicloud_broker.server.service", "multicloud_broker.server.protocol",
-                 "multicloud_broker.server.body", "multicloud_broker.server.eventlet_launchers",
-                 "multicloud_broker.fakecloud.cli"},
+                 "multicloud_broker.server.body", "multicloud_broker.server.eventlet_launchers"},
     "gevent": {"multicloud_broker.server.gevent_server",
                "multicloud_broker.server.gevent_launchers",
                # the OpenStack simulator (a test tool) serves with gevent's WSGI server

@@ -30,9 +30,12 @@ _OWNER = "[0-9a-zA-Z-]+"
 _REGION = "[0-9a-zA-Z_-]+"
 _OWN_NAMES = "vim_types|check_vim_capacity"
 _FIXED_NAMES = "registry|extensions|infra_workload"
-# One path segment, never `.` or `..` (refused as dot-segments) and with
-# nothing percent-encoded (an encoded `/` or `\` is refused).
-_SEGMENT = "[0-9A-Za-z_~-][0-9A-Za-z._~-]*"
+# One path segment as its client means it (before percent-encoding), as
+# core/target.py forwards it: any characters but `/`, `\` and control
+# characters, and not `.` or `..` (dot-segments). The plugin decides whether
+# such a name exists; a value that decodes further into one of these is
+# refused (400).
+_SEGMENT = r"(?!\.\.?$)[^/\\\x00-\x1f\x7f]+"
 _TXID_TOKEN = "[A-Za-z0-9._:-]{1,128}"
 
 
