@@ -54,7 +54,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.run --keepalive --levels 100,1000 --sections vim_types,forward --tag keepalive
 	$(BIN)/python -m multicloud_broker.simulators.keystone --prepare
-	$(BIN)/python -m bench.run --sections plugin
+	$(BIN)/python -m bench.run --sections plugin,volte
 
 # Each lock is resolved within the one before, so the tests and the bench run
 # the versions the image ships.

@@ -349,7 +349,8 @@ def test_swagger_describes_the_api_at_the_configured_schema(api: BrokerProcess) 
     assert errors == [], errors[:5]
     aai_paths = {p: set(item) for p, item in doc["paths"].items() if p.startswith("/aai/")}
     assert aai_paths == {LIST: {"get"}, one("{cloud_owner}", "{cloud_region_id}"):
-                         {"get", "put", "delete"}}
+                         {"get", "put", "delete"},
+                         one("{cloud_owner}", "{cloud_region_id}") + "/{rest}": {"get"}}
     assert doc["securityDefinitions"]["regionApi"]["type"] == "basic"
     put = doc["paths"][one("{cloud_owner}", "{cloud_region_id}")]["put"]
     assert {"200", "201", "400", "401", "405", "412", "413"} <= set(put["responses"])
@@ -492,7 +493,8 @@ def test_schemathesis_finds_nothing_wrong_in_the_regions_api(
     assert failed == [] and done.returncode == 0, report
     assert cases - {"Stateful tests"} == {"GET " + LIST, "GET " + one("{cloud_owner}", "{cloud_region_id}"),
                      "PUT " + one("{cloud_owner}", "{cloud_region_id}"),
-                     "DELETE " + one("{cloud_owner}", "{cloud_region_id}")}, report
+                     "DELETE " + one("{cloud_owner}", "{cloud_region_id}"),
+                     "GET " + one("{cloud_owner}", "{cloud_region_id}") + "/{rest}"}, report
 
 
 @pytest.mark.parametrize("body", [b"[" * 100000, b'{"a": ' * 50000 + b"1" + b"}" * 50000],

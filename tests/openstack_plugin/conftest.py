@@ -60,17 +60,20 @@ def chain_config(inventory: Path, log_level: str = "INFO", **plugin: object) -> 
 
 def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, framework: str,
                 backend: str | None = None, plugin_workers: int = 1,
-                log_level: str = "INFO", **plugin_options: object) -> Chain:
-    """Broker (one worker) and plugin processes on a fresh inventory."""
+                log_level: str = "INFO", sections: dict | None = None,
+                **plugin_options: object) -> Chain:
+    """Broker (one worker) and plugin processes on a fresh inventory;
+    `sections`: more config sections for both (e.g. another inventory)."""
     inventory = workdir / "inventory.sqlite"
     SqliteInventory(str(inventory)).add(region_record(keystone))
     broker_port = free_port()
-    plugin = PluginProcess(workdir, chain_config(
-        inventory, log_level, broker_url=f"http://127.0.0.1:{broker_port}", **plugin_options),
-        web_framework=framework, workers=plugin_workers, name="plugin")
+    plugin_conf = chain_config(inventory, log_level,
+                               broker_url=f"http://127.0.0.1:{broker_port}", **plugin_options)
+    plugin = PluginProcess(workdir, {**plugin_conf, **(sections or {})},
+                           web_framework=framework, workers=plugin_workers, name="plugin")
     plugin.server_backend = backend
     plugin.start()
-    broker_conf = chain_config(inventory, log_level)
+    broker_conf = {**chain_config(inventory, log_level), **(sections or {})}
     broker_conf["plugins"] = {"endpoints": {PLUGIN: plugin.url}}
     try:
         broker = BrokerProcess(workdir, broker_conf, web_framework=framework, workers=1,

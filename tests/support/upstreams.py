@@ -9,6 +9,7 @@ or chunked, and record every request so tests can assert what the broker sent.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import socket
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import unquote
 
 LOCALHOST = "127.0.0.1"
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
@@ -358,6 +360,29 @@ def aai_region_record(owner: str, region: str, cloud_type: str, version: str) ->
     }
 
 
+# Anything below /cloud-infrastructure/ (regions' objects and pservers).
+_AAI_BELOW = re.compile(r"^/aai/(?P<schema>[^/]+)/cloud-infrastructure/(?P<rest>.+)$")
+
+
+def _levels(query: str) -> float:
+    found = re.search(r"(?:^|&)depth=(all|[0-9]+)", query)
+    if not found:
+        return 0
+    return float("inf") if found.group(1) == "all" else int(found.group(1))
+
+
+def _aai_missing(path: str) -> tuple[int, dict]:
+    return 404, {"requestError": {"serviceException": {
+        "messageId": "ERR.5.4.6114", "text": "Node Not Found:No Node of type %1 found at: %2",
+        "variables": [path.rsplit("/", 2)[-2], path]}}}
+
+
+def _aai_precondition(path: str) -> tuple[int, dict]:
+    return 412, {"requestError": {"serviceException": {
+        "messageId": "ERR.5.4.6130", "text": "Precondition Failed:resource-version MISMATCH "
+        "for update of %1", "variables": [path]}}}
+
+
 class AAIServer(_RecordingServer):
     """An A&AI stand-in answering cloud-region look-ups from a dict.
 
@@ -373,6 +398,19 @@ class AAIServer(_RecordingServer):
     "unauthorized" (401), "forbidden" (403) or "hang" (no answer until the mode
     changes or the server stops). `go_down()` closes the port (connections
     refused) until `come_up()`. `delay` seconds pass before each answer.
+
+    Objects below a region (tenants, flavors, images, availability zones and
+    their children: `.../cloud-region/{o}/{r}/flavors/flavor/{id}/...`) and
+    pservers (`/cloud-infrastructure/pservers/pserver/{h}`) are kept in
+    `objects` (by their path below /cloud-infrastructure/, as sent) with A&AI's
+    REST rules: PUT creates (201) or, with the stored resource-version in the
+    body, replaces (200) an object whose parent exists (404 otherwise); a PUT
+    of a new object with a resource-version, or of an existing one without
+    the stored one, is 412; DELETE needs `?resource-version=` matching (412)
+    and takes what is below the object; GET of an object answers it with its
+    children nested when asked with `?depth=`, GET of a container (`.../flavors`)
+    `{"flavor": [...]}`, 404 when empty; the region's GET with `?depth=` nests
+    them too. Every write gets a new resource-version.
     """
 
     MODES = ("ok", "garbage", "error", "unauthorized", "forbidden", "hang")
@@ -381,6 +419,8 @@ class AAIServer(_RecordingServer):
         super().__init__()
         self.regions: dict[tuple[str, str], dict] = dict(regions or {})
         self.esr: dict[tuple[str, str], list[dict]] = {}
+        self.objects: dict[str, dict] = {}
+        self._versions = itertools.count(1700000000000)
         self.mode = "ok"
         self.delay = 0.0
         self._unhang = threading.Event()
@@ -473,6 +513,12 @@ class AAIServer(_RecordingServer):
             return
         match = _AAI_REGION_PATH.match(recorded.path)
         esr_match = _AAI_ESR_PATH.match(recorded.path)
+        below = _AAI_BELOW.match(recorded.path)
+        if below and not esr_match and match is None:  # a region's object, or a pserver
+            status, answer = self._object(recorded.method, below["rest"], recorded)
+            handler.send_reply(status, json.dumps(answer).encode() if answer else b"",
+                               json_type if answer else [])
+            return
         with self._lock:
             record = match and self.regions.get((match["owner"], match["region"]))
             if esr_match:
@@ -489,6 +535,7 @@ class AAIServer(_RecordingServer):
                 if entries:
                     record = dict(record, **{"esr-system-info-list":
                                              {"esr-system-info": entries}})
+                record = self._nested(below["rest"], record, _levels(recorded.query))
         if recorded.method != "GET" or not record:
             handler.send_reply(404, json.dumps({"requestError": {"serviceException": {
                 "messageId": "ERR.5.4.6114",
@@ -496,6 +543,79 @@ class AAIServer(_RecordingServer):
                 "variables": [recorded.path]}}}).encode(), json_type)
             return
         handler.send_reply(200, json.dumps(record).encode(), json_type)
+
+    def objects_under(self, prefix: str) -> dict[str, dict]:
+        """The stored objects at or below a path (below /cloud-infrastructure/)."""
+        with self._lock:
+            return {k: dict(v) for k, v in self.objects.items()
+                    if k == prefix or k.startswith(prefix + "/")}
+
+    def _object(self, method: str, rest: str, recorded: RecordedRequest) -> tuple[int, Any]:
+        """A&AI's answer to a call on an object (or a container) at `rest`."""
+        with self._lock:
+            parts = rest.split("/")
+            found = self.objects.get(rest)
+            if method == "GET":
+                return self._get_object(rest, found, recorded)
+            if method == "PUT":
+                if not self._parent_exists(parts):
+                    return _aai_missing(recorded.path)
+                try:
+                    body = json.loads(recorded.body)
+                except ValueError:
+                    return 400, {"requestError": {"serviceException": {
+                        "messageId": "SVC0002", "text": "Invalid input"}}}
+                given = body.get("resource-version")
+                if (found is None and given is not None) or \
+                        (found is not None and given != found.get("resource-version")):
+                    return _aai_precondition(recorded.path)
+                body["resource-version"] = str(next(self._versions))
+                self.objects[rest] = body
+                return (201 if found is None else 200), None
+            if method == "DELETE":
+                if found is None:
+                    return _aai_missing(recorded.path)
+                wanted = re.search(r"(?:^|&)resource-version=([^&]*)", recorded.query)
+                if not wanted or wanted.group(1) != found.get("resource-version"):
+                    return _aai_precondition(recorded.path)
+                for k in [k for k in self.objects if k == rest or k.startswith(rest + "/")]:
+                    del self.objects[k]
+                return 204, None
+            return 405, None
+
+    def _get_object(self, rest: str, found: dict | None,
+                    recorded: RecordedRequest) -> tuple[int, Any]:
+        levels = _levels(recorded.query)
+        if found is not None:
+            return 200, self._nested(rest, found, levels)
+        # A container (`.../flavors`): the objects right below it.
+        items: dict[str, list] = {}
+        for k, v in sorted(self.objects.items()):
+            if k.rsplit("/", 2)[0] == rest:
+                items.setdefault(k.split("/")[-2], []).append(self._nested(k, v, levels))
+        return (200, items) if items else _aai_missing(recorded.path)
+
+    def _parent_exists(self, parts: list[str]) -> bool:
+        if parts[0] == "pservers":
+            return len(parts) == 3
+        if parts[0] != "cloud-regions" or len(parts) < 7 or (len(parts) - 4) % 3:
+            return False
+        region = (unquote(parts[2]), unquote(parts[3]))
+        parent = "/".join(parts[:-3])
+        return region in self.regions and (len(parts) == 7 or parent in self.objects)
+
+    def _nested(self, rest: str, doc: dict, levels: float) -> dict:
+        """`doc` with its stored children nested, `levels` deep."""
+        doc = dict(doc)
+        if levels < 1:
+            return doc
+        depth = rest.count("/") + 3
+        for k, child in sorted(self.objects.items()):
+            if k.startswith(rest + "/") and k.count("/") == depth:
+                container, kind = k.split("/")[-3:-1]
+                doc.setdefault(container, {}).setdefault(kind, []).append(
+                    self._nested(k, child, levels - 1))
+        return doc
 
     @staticmethod
     def basic_auth(recorded: RecordedRequest) -> tuple[str, str] | None:

@@ -71,7 +71,7 @@ def test_a_version_2_database_is_migrated_in_place(postgres_server, password_fil
     conn.close()
     inventory = PostgresInventory(pg.url(name), password_file, pool_size=2)
     inventory.check()
-    assert inventory.schema_version() == SCHEMA_VERSION == 3
+    assert inventory.schema_version() == SCHEMA_VERSION == 4
     old = inventory.get("o", "old")
     assert (old.extra, old.access) == ({"a": 1}, None)
     inventory.add(CloudRegion("o", "new", "openstack", "pike", access=ACCESS))
@@ -85,6 +85,6 @@ def test_a_version_2_database_is_migrated_in_place(postgres_server, password_fil
                            "access_insecure", "access_openstack_region"]
     assert conn.run("SELECT 'cloud_region'::regclass::oid")[0][0] == oid  # altered in place
     assert [r[0] for r in conn.run("SELECT version FROM schema_version ORDER BY 1")] == \
-        [1, 2, 3]
+        [1, 2, 3, 4]
     conn.close()
     inventory.close()

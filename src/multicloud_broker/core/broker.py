@@ -87,6 +87,10 @@ class Broker(Service):
                    cloud_region_id: str) -> Response:
         return self.regions.one(request, cloud_owner, cloud_region_id)
 
+    def region_child(self, request: Request, schema: str, cloud_owner: str,
+                     cloud_region_id: str, rest: str) -> Response:
+        return self.regions.child(request, cloud_owner, cloud_region_id, rest)
+
     def forward(self, request: Request, vimid: str = "", cloud_owner: str = "",
                 cloud_region_id: str = "", rest: str = "") -> Response:
         if vimid:

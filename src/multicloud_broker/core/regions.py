@@ -46,6 +46,7 @@ from multicloud_broker.core.http import Request, Response
 from multicloud_broker.core.vimid import make_vim_id
 from multicloud_broker.inventory import (ESR, ESR_LIST, CloudRegion, RegionNotFound,
                                          RegionStore)
+from multicloud_broker.inventory.children import nest, prune, walk
 from multicloud_broker.inventory.esr import (EXTRA_INFO, FIRST, PASSWORD, REGION_KEY,
                                              AccessError, access_from, check_extra_info,
                                              with_access)
@@ -57,6 +58,7 @@ REQUIRED = ("cloud-type", "cloud-region-version")
 CHALLENGE = 'Basic realm="multicloud-broker regions", charset="UTF-8"'
 LIST_TEMPLATE = "aai/{schema}/cloud-infrastructure/cloud-regions"
 ONE_TEMPLATE = LIST_TEMPLATE + "/cloud-region/{cloud_owner}/{cloud_region_id}"
+CHILD_TEMPLATE = ONE_TEMPLATE + "/{rest}"
 
 
 class Unauthorized(ApiError):
@@ -135,7 +137,28 @@ class RegionApi:
             _check_version(current, _query_version(request.query))
             store.remove(owner, region_id)
             return Response(204, [])
-        return Response.json(200, record(current))
+        levels = _depth(request.query)
+        if not levels:
+            return Response.json(200, record(current))
+        # With ?depth=, what the OpenStack plugin recorded under it, as A&AI nests it.
+        tree = nest(store.children(owner, region_id), record(current))
+        return Response.json(200, prune(tree, levels))
+
+    def child(self, request: Request, owner: str, region_id: str, rest: str) -> Response:
+        """GET of what the OpenStack plugin recorded under a region, at A&AI's
+        path below it (`flavors`, `flavors/flavor/{id}`, `tenants/tenant/{t}/
+        vservers/vserver/{v}`...): a container is `{"flavor": [...]}`."""
+        store = self._admit(request)
+        self._current(store, owner, region_id)
+        path = rest.strip("/").split("/")
+        found = walk(nest(store.children(owner, region_id)), path)
+        if found is None:
+            raise NotFound(f"cloud region {owner}/{region_id} has nothing recorded at {rest}")
+        levels = _depth(request.query) or 0
+        if len(path) % 3 == 1:  # a container: its objects, each at that depth
+            return Response.json(200, {kind: [prune(item, levels) for item in items]
+                                       for kind, items in found.items()})
+        return Response.json(200, prune(found, levels))
 
     # -- steps --------------------------------------------------------------
     def _admit(self, request: Request) -> RegionStore:
@@ -234,6 +257,18 @@ def record(region: CloudRegion) -> dict:
             "cloud-region-version": region.cloud_region_version}
 
 
+def _depth(query: str) -> float | None:
+    """A&AI's ?depth= (levels of children shown): None when not asked."""
+    values = parse_qs(query, keep_blank_values=True).get("depth")
+    if not values:
+        return None
+    if values[-1] == "all":
+        return float("inf")
+    if not values[-1].isascii() or not values[-1].isdigit():
+        raise BadRequest("depth must be a number of levels or \"all\"")
+    return int(values[-1])
+
+
 def _query_version(query: str) -> str | None:
     # An empty value is a value: it matches no record's, so it is a 412.
     values = parse_qs(query, keep_blank_values=True).get(RESOURCE_VERSION)
@@ -253,7 +288,8 @@ def document(swagger: bytes, api: RegionApi) -> bytes:
     left out when the API is off, fully described (at the configured schema
     version) when on."""
     doc = json.loads(swagger)
-    templates = {"/" + LIST_TEMPLATE: _list_operations, "/" + ONE_TEMPLATE: _one_operations}
+    templates = {"/" + LIST_TEMPLATE: _list_operations, "/" + ONE_TEMPLATE: _one_operations,
+                 "/" + CHILD_TEMPLATE: _child_operations}
     for path in templates:
         doc["paths"].pop(path, None)
     if api.enabled:
@@ -361,6 +397,25 @@ def _list_operations() -> dict:
                               {"200": _answer("Every region", "CloudRegionList")})}
 
 
+_DEPTH_PARAM = {"name": "depth", "in": "query", "required": False, "type": "string",
+                "pattern": "^([0-9]+|all)$",
+                "description": "Levels of what the OpenStack plugin recorded under the "
+                               "region to show (A&AI's depth): a number or all"}
+
+
+def _child_operations() -> dict:
+    rest = {"name": "rest", "in": "path", "required": True, "type": "string",
+            "pattern": "^[0-9a-zA-Z._-]+$",
+            "description": "A&AI's path below the region: flavors, flavors/flavor/{id}, "
+                           "tenants/tenant/{id}/vservers, ...", "x-example": "flavors"}
+    return {"get": _operation(
+        "What the OpenStack plugin recorded under a cloud region (registry, heatbridge)",
+        "get_region_api_cloud_region_child", [_OWNER_PARAM, _REGION_PARAM, rest,
+                                              _DEPTH_PARAM],
+        {"200": _answer("The object, or a container {kind: [...]}", None), **{
+            "404": _answer("No such region, or nothing recorded there")}})}
+
+
 def _one_operations() -> dict:
     params = [_OWNER_PARAM, _REGION_PARAM]
     body = {"name": "body", "in": "body", "required": True,
@@ -369,8 +424,10 @@ def _one_operations() -> dict:
                "description": "If given, must match the record's (else 412)"}
     missing = {"404": _answer("No such region")}
     return {
-        "get": _operation("Show one cloud region", "get_region_api_cloud_region", params,
-                          {"200": _answer("The region", "CloudRegion"), **missing}),
+        "get": _operation("Show one cloud region", "get_region_api_cloud_region",
+                          [*params, _DEPTH_PARAM],
+                          {"200": _answer("The region (with ?depth=, what is recorded "
+                                          "under it)", "CloudRegion"), **missing}),
         "put": _operation("Create or replace a cloud region", "put_region_api_cloud_region",
                           [*params, body],
                           {"200": _answer("Replaced", "CloudRegion"),

@@ -95,6 +95,9 @@ ROOT_ROUTES: tuple[Route, ...] = (
     Route("aai/{schema}/cloud-infrastructure/cloud-regions/cloud-region/"
           "{cloud_owner}/{cloud_region_id}", ("GET", "PUT", "DELETE"), "region_one",
           "Show, create or replace, or delete a cloud region", root=ROOT),
+    Route("aai/{schema}/cloud-infrastructure/cloud-regions/cloud-region/"
+          "{cloud_owner}/{cloud_region_id}/{rest:path}", ("GET",), "region_child",
+          "What the OpenStack plugin recorded under a cloud region", root=ROOT),
 )
 # Every route, for the adapters and the Swagger document.
 ROUTES: tuple[Route, ...] = API_ROUTES + ROOT_ROUTES

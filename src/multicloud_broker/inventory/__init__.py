@@ -195,6 +195,12 @@ class RegionStore(Inventory, Protocol):
     def put(self, region: CloudRegion) -> bool:
         """Create or replace the region (extra included); True if it was created."""
 
+    def children(self, owner: str, region: str) -> dict[str, dict]:
+        """What is recorded under the region (children.py), by key."""
+
+    def change_children(self, owner: str, region: str, change) -> int:
+        """Apply `change(current) -> (written, deleted keys)` in one transaction."""
+
 
 def usable_region(owner: str, region: str, cloud_type: object, version: object,
                   extra: dict | None = None, access: CloudAccess | None = None) -> CloudRegion:

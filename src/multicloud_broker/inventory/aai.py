@@ -27,14 +27,14 @@ from multicloud_broker.inventory.esr import AccessError, access_from
 LOG = logging.getLogger(__name__)
 
 
-class AaiInventory:
-    """Looks regions up at `/aai/{schema}/cloud-infrastructure/cloud-regions/...`."""
+class _AaiClient:
+    """A&AI's address, credentials, TLS and timeouts from [aai], and a pool."""
 
-    def __init__(self, conf):
+    def __init__(self, conf, pool_size: int = 20):
         aai = conf.aai
         self._aai = aai
-        self._base = (f"{aai.protocol}://{aai.host}:{aai.port}/aai/{aai.schema_version}"
-                      "/cloud-infrastructure/cloud-regions/cloud-region")
+        self._root = (f"{aai.protocol}://{aai.host}:{aai.port}/aai/{aai.schema_version}"
+                      "/cloud-infrastructure")
         self._headers = urllib3.make_headers(basic_auth=f"{aai.username}:{aai.password}")
         self._headers.update({"X-FromAppId": aai.app_id, "Accept": "application/json"})
         tls = {}
@@ -42,9 +42,17 @@ class AaiInventory:
             tls = {"cert_reqs": "CERT_REQUIRED" if aai.verify_tls else "CERT_NONE"}
             if aai.ca_file:
                 tls["ca_certs"] = aai.ca_file
-        # One lookup per region in flight (cache.py), so a small pool suffices.
-        self._http = urllib3.PoolManager(maxsize=20, retries=False, **tls)
+        self._http = urllib3.PoolManager(maxsize=pool_size, retries=False, **tls)
         self._timeout = urllib3.Timeout(connect=aai.connect_timeout, read=aai.read_timeout)
+
+
+class AaiInventory(_AaiClient):
+    """Looks regions up at `/aai/{schema}/cloud-infrastructure/cloud-regions/...`."""
+
+    def __init__(self, conf):
+        # One lookup per region in flight (cache.py), so a small pool suffices.
+        super().__init__(conf)
+        self._base = self._root + "/cloud-regions/cloud-region"
         self._log = LogThrottle()  # one line a minute per region with unusable access
 
     def check(self) -> None:
@@ -120,3 +128,78 @@ def _document(resp: urllib3.BaseHTTPResponse | None, owner: str, region: str) ->
         raise InventoryUnreachable(
             f"inventory (A&AI) sent an unreadable answer for {owner}/{region}")
     return doc
+
+
+class AaiObjects(_AaiClient):
+    """A&AI's REST for single objects below /cloud-infrastructure/ (a region's
+    children, pservers), for the OpenStack plugin's writes: the reader's
+    credentials, X-FromAppId, TLS and timeouts, and the caller's
+    X-TransactionId. A&AI wants the object's current resource-version on a
+    PUT that replaces it (in the body) and on a DELETE (in the query): the
+    caller GETs the object first and passes it on."""
+
+    def get(self, path: str, transaction_id: str, query: str = "") -> dict | None:
+        """The object, or None if A&AI has none at `path`."""
+        resp = self._send("GET", path, transaction_id, query=query)
+        if resp.status == 404:
+            return None
+        self._check(resp, "GET", path)
+        try:
+            doc = json.loads(resp.data)
+        except ValueError:
+            doc = None
+        if not isinstance(doc, dict):
+            raise InventoryUnreachable(f"inventory (A&AI) sent an unreadable answer for {path}")
+        return doc
+
+    def put(self, path: str, doc: dict, transaction_id: str) -> None:
+        """Create or replace the object (`doc` carries the resource-version
+        it replaces, none for a new one)."""
+        resp = self._send("PUT", path, transaction_id, body=json.dumps(doc).encode())
+        self._check(resp, "PUT", path)
+
+    def delete(self, path: str, resource_version: str, transaction_id: str) -> bool:
+        """Delete the object at that resource-version; False if it was gone."""
+        resp = self._send("DELETE", path, transaction_id,
+                          query="resource-version=" + quote(resource_version, safe=""))
+        if resp.status == 404:
+            return False
+        self._check(resp, "DELETE", path)
+        return True
+
+    def _send(self, method: str, path: str, transaction_id: str, query: str = "",
+              body: bytes | None = None) -> urllib3.BaseHTTPResponse:
+        headers = dict(self._headers, **{"X-TransactionId": transaction_id})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        url = f"{self._root}/{path}" + (f"?{query}" if query else "")
+        try:
+            return self._http.request(method, url, headers=headers, body=body,
+                                      timeout=self._timeout)
+        except urllib3.exceptions.HTTPError as exc:
+            raise InventoryUnreachable(
+                f"inventory (A&AI) unreachable: {type(exc).__name__}") from None
+
+    @staticmethod
+    def _check(resp: urllib3.BaseHTTPResponse, method: str, path: str) -> None:
+        if resp.status < 300:
+            return
+        if resp.status in (401, 403):
+            raise InventoryRefused(
+                f"inventory (A&AI) refused the plugin's credentials ({resp.status}) on "
+                f"{method} {path}: check [aai] username and password")
+        raise InventoryUnreachable(f"inventory (A&AI) answered {resp.status} to {method} "
+                                   f"{path}: {_error_text(resp)}")
+
+
+def _error_text(resp: urllib3.BaseHTTPResponse) -> str:
+    """A&AI's own words from its requestError body, short."""
+    try:
+        error = json.loads(resp.data)["requestError"]
+        exception = next(iter(error.values()))
+        text = str(exception.get("text", ""))
+        for i, variable in enumerate(exception.get("variables") or [], 1):
+            text = text.replace(f"%{i}", str(variable))
+        return " ".join(text.split())[:300]
+    except (ValueError, KeyError, TypeError, AttributeError, StopIteration):
+        return " ".join(resp.data[:200].decode("utf-8", "replace").split())

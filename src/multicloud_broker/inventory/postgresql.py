@@ -48,6 +48,16 @@ MIGRATIONS: list[tuple[int, list[str]]] = [
     (3, [f"ALTER TABLE cloud_region ADD COLUMN IF NOT EXISTS {name}"
          f" {'BOOLEAN' if name == 'access_insecure' else 'TEXT'}"
          for name in ACCESS_COLUMNS]),
+    # What the OpenStack plugin records under a region (inventory/children.py),
+    # gone with its region.
+    (4, ["""CREATE TABLE IF NOT EXISTS region_child (
+                cloud_owner TEXT NOT NULL,
+                cloud_region_id TEXT NOT NULL,
+                child_key TEXT NOT NULL,
+                doc JSONB NOT NULL,
+                PRIMARY KEY (cloud_owner, cloud_region_id, child_key),
+                FOREIGN KEY (cloud_owner, cloud_region_id)
+                    REFERENCES cloud_region ON DELETE CASCADE)"""]),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 _COLUMNS = ", ".join(("cloud_owner, cloud_region_id, cloud_type, cloud_region_version, extra",
@@ -266,6 +276,44 @@ class PostgresInventory:
                 **_access_params(region))
             return bool(rows[0][0])
         return self._run(upsert)
+
+    def children(self, owner: str, region: str) -> dict[str, dict]:
+        """The documents recorded under the region, by key (children.py)."""
+        rows = self._run(lambda c: c.run(
+            "SELECT child_key, doc FROM region_child WHERE cloud_owner = :o"
+            " AND cloud_region_id = :r", o=owner, r=region))
+        return {k: doc for k, doc in rows}
+
+    def change_children(self, owner: str, region: str,
+                        change: Callable[[dict[str, dict]],
+                                         tuple[dict[str, dict], list[str]]]) -> int:
+        """`change(current)` gives (documents to write, keys to delete), applied
+        in the same transaction as the read (the region's row locked: two
+        writers of one region take turns); the number of keys deleted."""
+        def apply(conn: pg.Connection) -> int:
+            conn.run("BEGIN")
+            try:
+                conn.run("SELECT 1 FROM cloud_region WHERE cloud_owner = :o"
+                         " AND cloud_region_id = :r FOR UPDATE", o=owner, r=region)
+                current = {k: doc for k, doc in conn.run(
+                    "SELECT child_key, doc FROM region_child WHERE cloud_owner = :o"
+                    " AND cloud_region_id = :r", o=owner, r=region)}
+                written, deleted = change(current)
+                for child_key in deleted:
+                    conn.run("DELETE FROM region_child WHERE cloud_owner = :o"
+                             " AND cloud_region_id = :r AND child_key = :k",
+                             o=owner, r=region, k=child_key)
+                for child_key, doc in written.items():
+                    conn.run("INSERT INTO region_child VALUES (:o, :r, :k, CAST(:d AS JSONB))"
+                             " ON CONFLICT (cloud_owner, cloud_region_id, child_key)"
+                             " DO UPDATE SET doc = EXCLUDED.doc",
+                             o=owner, r=region, k=child_key, d=json.dumps(doc))
+                conn.run("COMMIT")
+            except BaseException:
+                _quietly(lambda: conn.run("ROLLBACK"))
+                raise
+            return len(deleted)
+        return self._run(apply)
 
 
 class _Pool:

@@ -37,6 +37,18 @@ CREATE TABLE IF NOT EXISTS cloud_region (
     PRIMARY KEY (cloud_owner, cloud_region_id)
 )
 """
+# What the OpenStack plugin records under a region (inventory/children.py):
+# one JSON document per key. Not a version of cloud_region's schema: a new
+# table, created where missing.
+_CHILD_SCHEMA = """
+CREATE TABLE IF NOT EXISTS region_child (
+    cloud_owner TEXT NOT NULL,
+    cloud_region_id TEXT NOT NULL,
+    child_key TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (cloud_owner, cloud_region_id, child_key)
+)
+"""
 # Version 1: the four columns; 2: `extra`, the region's free-form attributes
 # as JSON (the regions API keeps them as given); 3: the cloud's access
 # (ACCESS_COLUMNS, NULL when none). Kept in PRAGMA user_version.
@@ -143,11 +155,52 @@ class SqliteInventory:
                                f"{region.cloud_region_id} already exists") from None
 
     def remove(self, owner: str, region: str) -> None:
-        cursor = self._run(lambda db: db.execute(
-            "DELETE FROM cloud_region WHERE cloud_owner = ? AND cloud_region_id = ?",
-            (owner, region)))
-        if cursor.rowcount == 0:
+        def delete(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")  # the region and what is recorded under it
+            try:
+                count = db.execute("DELETE FROM cloud_region WHERE cloud_owner = ?"
+                                   " AND cloud_region_id = ?", (owner, region)).rowcount
+                db.execute("DELETE FROM region_child WHERE cloud_owner = ?"
+                           " AND cloud_region_id = ?", (owner, region))
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+            return count
+        if self._run(delete) == 0:
             raise RegionNotFound(owner, region)
+
+    def children(self, owner: str, region: str) -> dict[str, dict]:
+        """The documents recorded under the region, by key (children.py)."""
+        rows = self._run(lambda db: db.execute(
+            "SELECT child_key, doc FROM region_child WHERE cloud_owner = ?"
+            " AND cloud_region_id = ?", (owner, region)).fetchall())
+        return {k: _extra(doc) for k, doc in rows}
+
+    def change_children(self, owner: str, region: str,
+                        change: Callable[[dict[str, dict]],
+                                         tuple[dict[str, dict], list[str]]]) -> int:
+        """`change(current)` gives (documents to write, keys to delete), applied
+        in the same transaction as the read; the number of keys deleted."""
+        def apply(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                current = {k: _extra(doc) for k, doc in db.execute(
+                    "SELECT child_key, doc FROM region_child WHERE cloud_owner = ?"
+                    " AND cloud_region_id = ?", (owner, region))}
+                written, deleted = change(current)
+                db.executemany("DELETE FROM region_child WHERE cloud_owner = ?"
+                               " AND cloud_region_id = ? AND child_key = ?",
+                               [(owner, region, k) for k in deleted])
+                db.executemany("INSERT OR REPLACE INTO region_child VALUES (?, ?, ?, ?)",
+                               [(owner, region, k, json.dumps(doc))
+                                for k, doc in written.items()])
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                raise
+            return len(deleted)
+        return self._run(apply)
 
     def put(self, region: CloudRegion) -> bool:
         """Create or replace `region`, extra attributes included; True if created."""
@@ -219,6 +272,7 @@ def _connect(path: str) -> sqlite3.Connection:
     try:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(_SCHEMA)
+        conn.execute(_CHILD_SCHEMA)
         _upgrade(conn, path)
     except sqlite3.Error:
         conn.close()

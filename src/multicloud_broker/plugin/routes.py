@@ -4,8 +4,9 @@ allows, in the order both web frameworks try them.
 Paths live under `/api/{plugin}/`, where `{plugin}` is one of the names the
 plugin answers under (`[openstack_plugin] plugin_names`). A call scoped to a
 cloud region has the scope `v0/{vimid}` or `v1/{cloud_owner}/{cloud_region_id}`;
-below it, `infra_workload[/{id}]` and `capacity_check` (Heat stacks, room for
-a demand), a first segment that is an OpenStack service type is the service
+below it, `infra_workload[/{id}]`, `capacity_check` and `registry` (Heat
+stacks, room for a demand, the region recorded in the inventory; DELETE of
+the scope itself unregisters), a first segment that is an OpenStack service type is the service
 proxy, anything else the declared resources (`{tenantid}/{resource}`).
 """
 
@@ -40,9 +41,14 @@ def _region_routes(scope: str) -> list[Route]:
         # Before `{tenantid}/{resource}`, which their paths would also match.
         PluginRoute(f"{scope}/infra_workload", ("GET", "POST"), "infra_workloads",
                     "Deploy a Heat workload, or find one by ?name=", root=PREFIX),
-        PluginRoute(f"{scope}/infra_workload/{{workload_id}}", ("GET", "DELETE"),
-                    "infra_workload", "A workload's status and outputs, or delete it",
-                    root=PREFIX),
+        PluginRoute(f"{scope}/infra_workload/{{workload_id}}", ("GET", "POST", "DELETE"),
+                    "infra_workload", "A workload's status and outputs, record its "
+                    "servers in the inventory, or delete it", root=PREFIX),
+        PluginRoute(f"{scope}/registry", ("GET", "POST"), "registry",
+                    "Discover the region and record it in the inventory, or show what "
+                    "is recorded", root=PREFIX),
+        PluginRoute(scope, ("DELETE",), "unregister",
+                    "Remove what is recorded under the region", root=PREFIX),
         PluginRoute(f"{scope}/capacity_check", ("POST",), "capacity_check",
                     "Whether the region can host the given vCPUs, memory and storage",
                     root=PREFIX),

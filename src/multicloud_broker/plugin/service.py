@@ -5,7 +5,8 @@ adapters route to it from plugin/routes.py.
 Per call: the region record (with its cloud access) from the inventory, the
 Keystone session of the region and project (plugin/openstack/sessions.py),
 then one of: a declared resource (plugin/resources.py), infra_workload
-(plugin/workloads.py), capacity_check (plugin/capacity.py), the identity
+(plugin/workloads.py, with plugin/heatbridge.py), capacity_check
+(plugin/capacity.py), registry (plugin/registry.py), the identity
 proxy (plugin/identity.py) or the service proxy (forwarded as the broker
 forwards to plugins, with the caller's own token).
 """
@@ -28,7 +29,10 @@ from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import CloudRegion, Inventory
 from multicloud_broker.plugin import capacity, identity, routes, workloads
 from multicloud_broker.plugin.openstack.sessions import RegionSession, RegionSessions
+from multicloud_broker.inventory.children import RegionChildren
+from multicloud_broker.plugin.heatbridge import Heatbridge
 from multicloud_broker.plugin.hooks import tenant_list
+from multicloud_broker.plugin.registry import Registry
 from multicloud_broker.plugin.resources import ResourceApi, identification
 
 LOG = logging.getLogger(__name__)
@@ -42,7 +46,8 @@ class OpenStackPlugin(Service):
 
     def __init__(self, names: tuple[str, ...], inventory: Inventory, sessions: RegionSessions,
                  resources: ResourceApi, forwarder: Forwarder, broker_url: str,
-                 swagger: Callable[[str], bytes], max_body_size: int):
+                 swagger: Callable[[str], bytes], max_body_size: int,
+                 children: RegionChildren | None = None):
         self.names = frozenset(names)
         self.inventory = inventory
         self.sessions = sessions
@@ -51,6 +56,10 @@ class OpenStackPlugin(Service):
         self.broker_url = broker_url
         self.max_body_size = max_body_size
         self._swagger = {name: swagger(name) for name in names}  # built once per name
+        # Where registry and heatbridge record (None: nowhere, registry is 404).
+        self.registrar = (Registry(children, getattr(children, "schema", ""))
+                          if children is not None else None)
+        self.heatbridge = Heatbridge(children) if children is not None else None
 
     def match(self, path: str) -> tuple[Route, dict[str, str]] | None:
         return routes.match(path)
@@ -131,19 +140,44 @@ class OpenStackPlugin(Service):
         session = self._project_session(request, scope)
         if request.method == "POST":
             return workloads.create(session, request, self.max_body_size)
-        return workloads.listing(session, request)
+        return workloads.listing(session, request, self.heatbridge)
 
     def infra_workload(self, request: Request, plugin: str, workload_id: str,
                        **scope: str) -> Response:
         session = self._project_session(request, scope)
+        transaction_id = request.headers.get("x-transactionid", "")
         if request.method == "DELETE":
-            return workloads.delete(session, workload_id)
-        return workloads.show(session, workload_id)
+            return workloads.delete(session, workload_id, self.heatbridge, transaction_id)
+        if request.method == "POST":
+            return workloads.update(session, workload_id, self._bridge(), transaction_id)
+        return workloads.show(session, workload_id, self.heatbridge, transaction_id)
+
+    def registry(self, request: Request, plugin: str, **scope: str) -> Response:
+        registry = self._registry()
+        transaction_id = request.headers.get("x-transactionid", "")
+        if request.method == "POST":
+            return registry.register(self._project_session(request, scope), transaction_id)
+        region, _ = self._region(request, scope)
+        return registry.show(region, transaction_id)
+
+    def unregister(self, request: Request, plugin: str, **scope: str) -> Response:
+        region, _ = self._region(request, scope)
+        return self._registry().unregister(region, request.headers.get("x-transactionid", ""))
 
     def capacity_check(self, request: Request, plugin: str, **scope: str) -> Response:
         return capacity.check(self._project_session(request, scope), request)
 
     # Helpers ------------------------------------------------------------------
+
+    def _registry(self) -> Registry:
+        if self.registrar is None:
+            raise NotFound("this plugin records nothing in an inventory")
+        return self.registrar
+
+    def _bridge(self) -> Heatbridge:
+        if self.heatbridge is None:
+            raise NotFound("this plugin records nothing in an inventory")
+        return self.heatbridge
 
     def _region(self, request: Request, scope: Mapping[str, str]) -> tuple[CloudRegion, str]:
         """The region of the call and its scope path (`v0/{vimid}` or `v1/{o}/{r}`).

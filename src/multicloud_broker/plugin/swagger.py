@@ -85,7 +85,9 @@ def swagger_document(resources: Mapping[str, Resource], plugin: str) -> dict:
     paths.update(_operation_paths(plugin))
     definitions.update(_OPERATION_DEFINITIONS)
     tags += [{"name": "infra_workload", "description": "Heat workloads (SO)"},
-             {"name": "capacity_check", "description": "Room for a demand (OOF, broker)"}]
+             {"name": "capacity_check", "description": "Room for a demand (OOF, broker)"},
+             {"name": "registry", "description": "The region's resources, recorded in the "
+                                                 "inventory (ESR, OOF)"}]
     return {
         "swagger": "2.0",
         "info": {"title": f"{plugin} resource API", "version": __version__,
@@ -312,7 +314,27 @@ _OPERATION_DEFINITIONS: dict[str, dict] = {
             "workload_id": {"type": "string", "description": "Heat's stack id"},
             "workload_status": {"type": "string", "description": "Heat's stack_status"},
             "workload_status_reason": {
-                **_OBJECT, "description": "Heat's stack: stack_status_reason, outputs..."}}},
+                "description": "Heat's stack: stack_status_reason, outputs..."},
+            "heatbridge": {"$ref": "#/definitions/Heatbridge"}}},
+    "Heatbridge": {
+        "type": "object", "required": ["status"],
+        "description": "Whether the completed stack's servers and ports are recorded in "
+                       "the inventory (vservers, l-interfaces), or removed on delete",
+        "properties": {
+            "status": {"type": "string", "enum": ["UPDATE_COMPLETE", "UPDATE_FAILED",
+                                                  "DELETE_COMPLETE", "DELETE_FAILED"]},
+            "reason": {"type": "string", "description": "Why it failed"}}},
+    "Registry": {
+        "type": "object", "required": ["cloud-owner", "cloud-region-id"],
+        "description": "What is recorded under the region, in A&AI's shape",
+        "properties": {
+            "status": {"type": "array", "description": "[0, message], as ONAP's plugin"},
+            "vimId": {"type": "string"}, "cloud-owner": {"type": "string"},
+            "cloud-region-id": {"type": "string"},
+            **{name: {"type": "object", "properties": {kind: {
+                "type": "array", "items": _OBJECT}}} for name, kind in (
+                ("tenants", "tenant"), ("flavors", "flavor"), ("images", "image"),
+                ("availability-zones", "availability-zone"), ("pservers", "pserver"))}}},
     "WorkloadList": {"type": "object", "required": ["workloads"], "properties": {
         "workloads": {"type": "array", "items": _ref("definitions", "Workload")}}},
     "CapacityRequest": {"type": "object", "properties": {
@@ -340,7 +362,9 @@ def _operation_paths(plugin: str) -> dict[str, dict]:
         common = [_ref("parameters", p) for p in scope]
 
         def op(name: str, summary: str, responses: dict, params: list | None = None) -> dict:
-            return {"tags": ["infra_workload" if "capacity" not in name else "capacity_check"],
+            tag = ("capacity_check" if "capacity" in name else
+                   "registry" if "regist" in name else "infra_workload")
+            return {"tags": [tag],
                     "summary": summary, "operationId": f"{name}_{version}",
                     "produces": ["application/json"], "parameters": params or [],
                     "responses": {**responses, "404": _ref("responses", "NotFound"),
@@ -370,7 +394,23 @@ def _operation_paths(plugin: str) -> dict[str, dict]:
             {"200": workload}), "delete": op(
             "delete_workload", "Delete the stack",
             {"202": {"description": "DELETE_IN_PROGRESS; GET answers 404 once gone",
-                     "schema": _ref("definitions", "Workload")}})}
+                     "schema": _ref("definitions", "Workload")}}), "post": op(
+            "update_workload", "Record the completed stack's servers in the inventory",
+            {"202": {"description": "UPDATE_COMPLETE", "schema":
+                     _ref("definitions", "Workload")},
+             "409": {"description": "The stack is not CREATE_COMPLETE",
+                     "schema": _ref("definitions", "Error")}})}
+        registry = {"description": "What is recorded",
+                    "schema": _ref("definitions", "Registry")}
+        paths[f"{prefix}/registry"] = {"parameters": common, "post": op(
+            "registry", "Discover the region's tenants, flavors (HPA), images, zones and "
+            "hypervisors and record them in the inventory", {"202": registry}), "get": op(
+            "get_registry", "What is recorded under the region", {"200": registry})}
+        paths[prefix] = {"parameters": common, "delete": {
+            **op("unregister", "Remove what is recorded under the region", {}),
+            "produces": [], "responses": {"204": {"description": "Removed"},
+                                          "404": _ref("responses", "NotFound"),
+                                          "default": _ref("responses", "Failure")}}}
         paths[f"{prefix}/capacity_check"] = {"parameters": common, "post": op(
             "capacity_check", "Whether the region can host the demand",
             {"200": {"description": "The answer, and the AZs' capacity",

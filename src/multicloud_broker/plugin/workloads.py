@@ -6,7 +6,10 @@
 unchanged, and creates the stack; `GET .../infra_workload/{id or name}` (or
 `?name=`) answers the stack's status, with Heat's stack document (its
 `stack_status_reason` and `outputs`) as `workload_status_reason`; `DELETE`
-starts Heat's delete. Heat's refusals reach the caller with Heat's words;
+starts Heat's delete. Once CREATE_COMPLETE, the stack's servers are
+recorded in the inventory (plugin/heatbridge.py) and removed on DELETE;
+`POST .../infra_workload/{id}` records them on demand, as ONAP's plugin
+updates A&AI. Heat's refusals reach the caller with Heat's words;
 Heat's 5xx and faults are the session's 502/503/504.
 """
 
@@ -19,8 +22,10 @@ from email.policy import HTTP
 from typing import Any
 from urllib.parse import parse_qsl, quote
 
-from multicloud_broker.core.errors import BadGateway, BadRequest, NotFound, PayloadTooLarge
+from multicloud_broker.core.errors import (ApiError, BadGateway, BadRequest, NotFound,
+                                           PayloadTooLarge)
 from multicloud_broker.core.http import Request, Response
+from multicloud_broker.plugin.heatbridge import Heatbridge
 from multicloud_broker.plugin.openstack.sessions import RegionSession
 from multicloud_broker.plugin.resources import CloudRefused
 
@@ -52,18 +57,42 @@ def create(session: RegionSession, request: Request, limit: int) -> Response:
                                    "links": created.get("links", [])}})
 
 
-def show(session: RegionSession, workload: str) -> Response:
-    """One workload by stack id or name: its status, Heat's stack document."""
-    return Response.json(200, _view(_stack(session, workload)))
+def show(session: RegionSession, workload: str, bridge: Heatbridge | None = None,
+         transaction_id: str = "") -> Response:
+    """One workload by stack id or name: its status, Heat's stack document;
+    once CREATE_COMPLETE, what heatbridge says of it (plugin/heatbridge.py)."""
+    stack = _stack(session, workload)
+    view = _view(stack)
+    report = bridge.on_status(session, stack, transaction_id) if bridge else None
+    if report is not None:
+        view["heatbridge"] = report
+    return Response.json(200, view)
 
 
-def listing(session: RegionSession, request: Request) -> Response:
+def update(session: RegionSession, workload: str, bridge: Heatbridge,
+           transaction_id: str) -> Response:
+    """ONAP's `POST .../infra_workload/{id}`: record the completed stack's
+    servers in the inventory now; 202 UPDATE_COMPLETE."""
+    stack = _stack(session, workload)
+    if stack.get("stack_status") != "CREATE_COMPLETE":
+        raise CloudRefused(409, f"cloud region {session.name}: workload {workload} is "
+                           f"{stack.get('stack_status')}, not CREATE_COMPLETE: nothing to "
+                           "record yet")
+    servers = bridge.record(session, stack, transaction_id)
+    return Response.json(202, {
+        "template_type": "heat", "workload_id": stack["id"],
+        "workload_status": "UPDATE_COMPLETE",
+        "workload_status_reason": f"{servers} servers recorded in the inventory"})
+
+
+def listing(session: RegionSession, request: Request, bridge: Heatbridge | None = None
+            ) -> Response:
     """`?name=` or `?id=`: that workload, as the ONAP plugins answer it;
     neither: the project's workloads (without outputs: Heat's list has none)."""
     query = dict(parse_qsl(request.query, keep_blank_values=True))
     wanted = query.get("id") or query.get("name")
     if wanted:
-        return show(session, wanted)
+        return show(session, wanted, bridge, request.headers.get("x-transactionid", ""))
     if "name" in query or "id" in query:
         raise BadRequest("query parameter name (or id) must not be empty")
     answer = session.call(SERVICE, "GET", "/stacks")
@@ -72,17 +101,28 @@ def listing(session: RegionSession, request: Request) -> Response:
     return Response.json(200, {"workloads": [_view(s) for s in stacks if isinstance(s, dict)]})
 
 
-def delete(session: RegionSession, workload: str) -> Response:
-    """Start Heat's delete: 202 DELETE_IN_PROGRESS; GET answers 404 once gone."""
+def delete(session: RegionSession, workload: str, bridge: Heatbridge | None = None,
+           transaction_id: str = "") -> Response:
+    """Start Heat's delete: 202 DELETE_IN_PROGRESS; GET answers 404 once gone.
+    The stack's servers recorded by heatbridge are removed from the inventory
+    (read before the delete: Heat forgets them with the stack)."""
     stack = _stack(session, workload)
+    servers: list[str] | ApiError = []
+    if bridge is not None:
+        try:
+            servers = bridge.servers_of(session, stack)
+        except ApiError as exc:  # reported; the delete goes on
+            servers = exc
     path = f"/stacks/{quote(stack['stack_name'], safe='')}/{quote(stack['id'], safe='')}"
     answer = session.call(SERVICE, "DELETE", path)
     _refused(session, answer)
-    return Response.json(202, {
-        "template_type": "heat", "workload_id": stack["id"],
-        "workload_status": "DELETE_IN_PROGRESS",
-        "workload_status_reason": {**stack, "stack_status": "DELETE_IN_PROGRESS",
-                                   "stack_status_reason": "Stack DELETE started"}})
+    view = {"template_type": "heat", "workload_id": stack["id"],
+            "workload_status": "DELETE_IN_PROGRESS",
+            "workload_status_reason": {**stack, "stack_status": "DELETE_IN_PROGRESS",
+                                       "stack_status_reason": "Stack DELETE started"}}
+    if bridge is not None:
+        view["heatbridge"] = bridge.remove(session, stack, servers, transaction_id)
+    return Response.json(202, view)
 
 
 # Request --------------------------------------------------------------------------
