@@ -4,16 +4,19 @@ the inventory they share (SQLite). Under each web framework."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from openstack import connection
 
 from multicloud_broker.inventory import CloudAccess, CloudRegion
 from multicloud_broker.inventory.sqlite import SqliteInventory
 from multicloud_broker.simulators.keystone import LocalKeystone
 from tests.support.broker import BrokerProcess
+from tests.support.client import Reply, request
 from tests.support.keystone import keystone_fixture, make_keystone_fixture  # noqa: F401
 from tests.support.openstack_sim import OpenStackSim, openstack_sim_fixture  # noqa: F401
 from tests.support.plugin import PluginProcess
@@ -92,3 +95,29 @@ def chain(request, tmp_path_factory, keystone, openstack_sim) -> Iterator[Chain]
     yield made
     made.broker.stop()
     made.plugin.stop()
+
+
+def admin_sdk(keystone: LocalKeystone, auth_url: str | None = None,
+              region: str | None = None) -> connection.Connection:
+    """openstacksdk as the Keystone's admin: straight to the cloud, or through
+    MultiCloud when `auth_url` is the broker's identity URL."""
+    return connection.Connection(
+        auth_url=auth_url or keystone.url, username=keystone.admin_user,
+        password=keystone.admin_password, project_name=keystone.admin_project,
+        user_domain_name="Default", project_domain_name="Default",
+        region_name=region or keystone.region)
+
+
+# The broker's regions API (A&AI's paths), on for the chains that read what
+# the plugin wrote to the inventory (registry, heatbridge).
+REGIONS_API_USER, REGIONS_API_PASSWORD = "regions-admin", "regions-pw-for-tests"
+AAI_SCHEMA = "v13"
+REGION_PATH = f"/aai/{AAI_SCHEMA}/cloud-infrastructure/cloud-regions/cloud-region/{OWNER}/{REGION}"
+REGIONS_API = {"aai": {"schema_version": AAI_SCHEMA},
+               "region_api": {"username": REGIONS_API_USER, "password": REGIONS_API_PASSWORD}}
+
+
+def regions_api(chain: Chain, path: str) -> Reply:
+    """GET a regions-API path of the chain's broker, with its credentials."""
+    token = base64.b64encode(f"{REGIONS_API_USER}:{REGIONS_API_PASSWORD}".encode()).decode()
+    return request(chain.broker.url, "GET", path, headers={"Authorization": f"Basic {token}"})

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from openstack import connection
 
-from tests.openstack_plugin.conftest import VIMID, Chain
+from tests.openstack_plugin.conftest import VIMID, Chain, admin_sdk
 from tests.support.client import request
 
 AUTH = {"auth": {
@@ -28,11 +28,7 @@ def identity_url(chain: Chain) -> str:
 
 
 def through_broker(chain: Chain) -> connection.Connection:
-    ks = chain.keystone
-    return connection.Connection(
-        auth_url=identity_url(chain), username=ks.admin_user, password=ks.admin_password,
-        project_name=ks.admin_project, user_domain_name="Default",
-        project_domain_name="Default", region_name=ks.region)
+    return admin_sdk(chain.keystone, identity_url(chain))
 
 
 def test_a_token_comes_back_with_the_catalog_pointing_through_the_broker(chain: Chain) -> None:

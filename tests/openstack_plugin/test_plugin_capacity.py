@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from openstack import connection
 
-from tests.openstack_plugin.conftest import OWNER, REGION, VIMID, Chain
+from tests.openstack_plugin.conftest import OWNER, REGION, VIMID, Chain, admin_sdk
 from tests.support.client import Reply, request
 
 JSON = {"Content-Type": "application/json"}
@@ -23,11 +23,7 @@ def call(chain: Chain, method: str, path: str, body: object = None) -> Reply:
 
 @pytest.fixture
 def cloud(chain: Chain) -> Iterator[connection.Connection]:
-    ks = chain.keystone
-    conn = connection.Connection(
-        auth_url=ks.url, username=ks.admin_user, password=ks.admin_password,
-        project_name=ks.admin_project, user_domain_name="Default",
-        project_domain_name="Default", region_name=ks.region)
+    conn = admin_sdk(chain.keystone)
     yield conn
     conn.close()
 

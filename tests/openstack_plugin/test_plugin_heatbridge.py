@@ -6,20 +6,16 @@ fails never costing the workload's answer."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.openstack_plugin.conftest import OWNER, REGION, Chain, start_chain
+from tests.openstack_plugin.conftest import (AAI_SCHEMA, OWNER, REGION, REGION_PATH, REGIONS_API,
+                                             Chain, regions_api, start_chain)
 from tests.openstack_plugin.test_plugin_workloads import call, wait_gone, wait_status
-from tests.support.client import Reply, request
 from tests.support.upstreams import AAIServer, aai_esr_record
 
-SCHEMA = "v13"
-API_USER, API_PASSWORD = "regions-admin", "regions-pw-for-tests"
-REGION_PATH = f"/aai/{SCHEMA}/cloud-infrastructure/cloud-regions/cloud-region/{OWNER}/{REGION}"
 CIDR = "10.77.0.0/24"
 
 
@@ -57,18 +53,11 @@ def deploy(chain: Chain) -> tuple[str, dict, dict]:
     return path, done, {**outputs, "name": name}
 
 
-def regions_api(chain: Chain, path: str) -> Reply:
-    token = base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
-    return request(chain.broker.url, "GET", path, headers={"Authorization": f"Basic {token}"})
-
-
 @pytest.fixture(scope="module", params=["django", "pecan"])
 def chain(request, tmp_path_factory, keystone, openstack_sim) -> Iterator[Chain]:
     openstack_sim.register(keystone)
     made = start_chain(tmp_path_factory.mktemp(f"heatbridge-{request.param}"), keystone,
-                       openstack_sim, request.param, sections={
-                           "aai": {"schema_version": SCHEMA},
-                           "region_api": {"username": API_USER, "password": API_PASSWORD}})
+                       openstack_sim, request.param, sections=REGIONS_API)
     yield made
     made.broker.stop()
     made.plugin.stop()
@@ -136,7 +125,7 @@ def aai_chain(tmp_path_factory, keystone, openstack_sim) -> Iterator[tuple]:
         password=keystone.admin_password, **{"default-tenant": keystone.admin_project}))
     sections = {"inventory": {"backend": "aai"},
                 "aai": {"protocol": "http", "host": "127.0.0.1", "port": aai.port,
-                        "schema_version": SCHEMA, "read_timeout": 2, "connect_timeout": 1}}
+                        "schema_version": AAI_SCHEMA, "read_timeout": 2, "connect_timeout": 1}}
     made = start_chain(tmp_path_factory.mktemp("heatbridge-aai"), keystone, openstack_sim,
                        "django", sections=sections)
     yield made, aai

@@ -7,7 +7,6 @@ by unregistering."""
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from collections.abc import Iterator
@@ -15,14 +14,12 @@ from collections.abc import Iterator
 import pytest
 from openstack import connection
 
-from tests.openstack_plugin.conftest import OWNER, REGION, Chain, start_chain
+from tests.openstack_plugin.conftest import (AAI_SCHEMA, OWNER, REGION, REGION_PATH, REGIONS_API,
+                                             Chain, admin_sdk, regions_api, start_chain)
 from tests.support.client import Reply, request
 from tests.support.postgres import BROKER_PASSWORD, postgres_server  # noqa: F401
 from tests.support.upstreams import AAIServer, aai_esr_record
 
-SCHEMA = "v13"
-API_USER, API_PASSWORD = "regions-admin", "regions-pw-for-tests"
-REGION_PATH = f"/aai/{SCHEMA}/cloud-infrastructure/cloud-regions/cloud-region/{OWNER}/{REGION}"
 AAI_REGION = f"cloud-regions/cloud-region/{OWNER}/{REGION}"
 HPA_SPECS = {"hw:cpu_policy": "dedicated", "hw:cpu_thread_policy": "prefer",
              "hw:mem_page_size": "large", "hw:numa_nodes": "2", "hw:numa_cpus.0": "0,1",
@@ -36,19 +33,10 @@ def call(chain: Chain, method: str, path: str, txid: str | None = None) -> Reply
     return request(chain.broker.url, method, path, headers=headers, timeout=60)
 
 
-def regions_api(chain: Chain, path: str) -> Reply:
-    token = base64.b64encode(f"{API_USER}:{API_PASSWORD}".encode()).decode()
-    return request(chain.broker.url, "GET", path, headers={"Authorization": f"Basic {token}"})
-
-
 @pytest.fixture(scope="module")
 def cloud(keystone, openstack_sim) -> Iterator[connection.Connection]:
     openstack_sim.register(keystone)
-    ks = keystone
-    conn = connection.Connection(
-        auth_url=ks.url, username=ks.admin_user, password=ks.admin_password,
-        project_name=ks.admin_project, user_domain_name="Default",
-        project_domain_name="Default", region_name=ks.region)
+    conn = admin_sdk(keystone)
     yield conn
     conn.close()
 
@@ -69,9 +57,7 @@ def hpa_flavor(cloud) -> Iterator[dict]:
 def chain(request, tmp_path_factory, keystone, openstack_sim, cloud) -> Iterator[Chain]:
     """The chain on SQLite, with the broker's regions API on."""
     made = start_chain(tmp_path_factory.mktemp(f"registry-{request.param}"), keystone,
-                       openstack_sim, request.param, sections={
-                           "aai": {"schema_version": SCHEMA},
-                           "region_api": {"username": API_USER, "password": API_PASSWORD}})
+                       openstack_sim, request.param, sections=REGIONS_API)
     yield made
     made.broker.stop()
     made.plugin.stop()
@@ -221,7 +207,7 @@ def aai_chain(tmp_path_factory, keystone, openstack_sim, cloud) -> Iterator[tupl
                                              "cloud-domain": "Default"}))
     sections = {"inventory": {"backend": "aai", "cache_ttl": 0},
                 "aai": {"protocol": "http", "host": "127.0.0.1", "port": aai.port,
-                        "schema_version": SCHEMA, "username": "aai-user",
+                        "schema_version": AAI_SCHEMA, "username": "aai-user",
                         "password": "aai-pw"}}
     made = start_chain(tmp_path_factory.mktemp("registry-aai"), keystone, openstack_sim,
                        "pecan", sections=sections)
@@ -250,7 +236,7 @@ def test_with_aai_the_region_is_written_there_once_and_removed(aai_chain, cloud,
     assert {v["hostname"] for v in pservers.values()} == \
         {f"{OWNER}_{REGION}_{h}" for h in held["hosts"]}
     relation = next(iter(pservers.values()))["relationship-list"]["relationship"][0]
-    assert relation["related-link"] == f"/aai/{SCHEMA}/cloud-infrastructure/{AAI_REGION}"
+    assert relation["related-link"] == f"/aai/{AAI_SCHEMA}/cloud-infrastructure/{AAI_REGION}"
     # A&AI's rules were kept: the caller's transaction id, the plugin's app id.
     puts = [r for r in aai.requests if r.method == "PUT"]
     assert puts and all(r.headers["X-TransactionId"] == txid for r in puts)

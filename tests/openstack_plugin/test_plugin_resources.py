@@ -11,7 +11,7 @@ import uuid
 import pytest
 from openstack import connection
 
-from tests.openstack_plugin.conftest import OWNER, PLUGIN, REGION, VIMID, Chain
+from tests.openstack_plugin.conftest import OWNER, PLUGIN, REGION, VIMID, Chain, admin_sdk
 from tests.support.client import request
 
 JSON = {"Content-Type": "application/json"}
@@ -24,11 +24,7 @@ def call(chain: Chain, method: str, path: str, body: object = None):
 
 def sdk(chain: Chain) -> connection.Connection:
     """openstacksdk straight to the cloud, as the region's user."""
-    ks = chain.keystone
-    return connection.Connection(
-        auth_url=ks.url, username=ks.admin_user, password=ks.admin_password,
-        project_name=ks.admin_project, user_domain_name="Default",
-        project_domain_name="Default", region_name=ks.region)
+    return admin_sdk(chain.keystone)
 
 
 def unique(prefix: str) -> str:

@@ -19,11 +19,15 @@ from openstack import connection
 from multicloud_broker.inventory.sqlite import SqliteInventory
 from multicloud_broker.simulators.glance import LocalGlance
 from multicloud_broker.simulators.keystone import LocalKeystone
-from tests.openstack_plugin.conftest import OWNER, PLUGIN, chain_config, region_record
+from tests.openstack_plugin.conftest import OWNER, PLUGIN, admin_sdk, chain_config, region_record
 from tests.support.broker import BrokerProcess
 from tests.support.client import Reply, request
-from tests.support.glance import (GLANCE_REGION, file_server, glance_fixture,  # noqa: F401
-                                  glance_launched_fixture)
+from tests.support.glance import (  # noqa: F401
+    GLANCE_REGION,
+    file_server,
+    glance_fixture,
+    glance_launched_fixture,
+)
 from tests.support.openstack_sim import OpenStackSim
 from tests.support.plugin import PluginProcess
 from tests.support.upstreams import free_port
@@ -84,20 +88,15 @@ def glance_chain(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         plugin.stop()
 
 
-def glance_direct(keystone: LocalKeystone, auth_url: str | None = None
-                  ) -> connection.Connection:
-    """openstacksdk as the region's user: straight to the cloud, or through
-    MultiCloud when `auth_url` is the broker's identity URL."""
-    return connection.Connection(
-        auth_url=auth_url or keystone.url, username=keystone.admin_user,
-        password=keystone.admin_password, project_name=keystone.admin_project,
-        user_domain_name="Default", project_domain_name="Default", region_name=GLANCE_REGION)
+def glance_sdk(keystone: LocalKeystone, auth_url: str | None = None) -> connection.Connection:
+    """openstacksdk to Glance's region: straight, or through MultiCloud."""
+    return admin_sdk(keystone, auth_url, GLANCE_REGION)
 
 
 @pytest.fixture(scope="module")
 def active_image(glance_chain: GlanceChain) -> Iterator[dict]:
     """An image uploaded straight to Glance, active: what the list shows."""
-    cloud = glance_direct(glance_chain.keystone)
+    cloud = glance_sdk(glance_chain.keystone)
     image = cloud.image.create_image(name=unique("seed"), data=IMAGE_BYTES, disk_format="raw",
                                      container_format="bare", wait=True)
     yield {"id": image.id, "name": image.name}
@@ -174,7 +173,7 @@ def test_an_image_is_created_from_its_imagepath_and_deleted(
     assert shown["status"] == "active", shown
     assert shown["size"] == len(IMAGE_BYTES)
     assert {"keyName": "os_distro", "value": "cirros"} in shown["properties"]
-    cloud = glance_direct(glance_chain.keystone)
+    cloud = glance_sdk(glance_chain.keystone)
     assert cloud.image.download_image(image["id"]).content == IMAGE_BYTES
     again = glance_chain.call("POST", base, body)
     assert again.status == 200 and again.json()["returnCode"] == 0
@@ -195,7 +194,7 @@ def test_an_imagepath_that_cannot_be_fetched_leaves_no_image(
             "imagePath": f"{files}/missing.raw"})
     assert reply.status == 400, reply
     assert "missing.raw" in reply.json()["error"] and "404" in reply.json()["error"]
-    assert list(glance_direct(glance_chain.keystone).image.images(name=name)) == []
+    assert list(glance_sdk(glance_chain.keystone).image.images(name=name)) == []
 
 
 def test_glances_own_refusal_reaches_the_caller(glance_chain: GlanceChain) -> None:
@@ -206,26 +205,26 @@ def test_glances_own_refusal_reaches_the_caller(glance_chain: GlanceChain) -> No
         "imagePath": "http://127.0.0.1:9/never-fetched", "properties": {"hw_disk_bus": 7}})
     assert reply.status == 400, reply
     assert "7 is not of type 'string'" in reply.json()["error"]
-    assert list(glance_direct(glance_chain.keystone).image.images(name=name)) == []
+    assert list(glance_sdk(glance_chain.keystone).image.images(name=name)) == []
 
 
 # ------------------------------------------------------ OpenStack's clients
 
 def test_openstacksdk_uploads_an_image_through_multicloud(glance_chain: GlanceChain) -> None:
     identity = f"{glance_chain.broker.url}/api/multicloud/v0/{VIMID}/identity/v3"
-    cloud = glance_direct(glance_chain.keystone, auth_url=identity)
+    cloud = glance_sdk(glance_chain.keystone, identity)
     name = unique("sdk")
     image = cloud.image.create_image(name=name, data=IMAGE_BYTES, disk_format="raw",
                                      container_format="bare", wait=True)
     assert cloud.image.get_image(image.id).status == "active"
     assert cloud.image.download_image(image.id).content == IMAGE_BYTES
     # The real Glance holds it, and every image call went through the broker.
-    direct = glance_direct(glance_chain.keystone).image.get_image(image.id)
+    direct = glance_sdk(glance_chain.keystone).image.get_image(image.id)
     assert (direct.name, direct.status, direct.size) == (name, "active", len(IMAGE_BYTES))
     log = glance_chain.broker.stdout_path.read_text()
     assert f"/api/multicloud/v0/{VIMID}/image/v2/images/{image.id}/file" in log
     cloud.image.delete_image(image.id)
-    assert list(glance_direct(glance_chain.keystone).image.images(name=name)) == []
+    assert list(glance_sdk(glance_chain.keystone).image.images(name=name)) == []
 
 
 # ------------------------------------- the simulator's Glance and the real one
