@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import jsonschema_rs
 import pytest
@@ -125,8 +126,14 @@ def test_swagger_types_the_path_parameters(broker: BrokerProcess) -> None:
     assert re.fullmatch(region, "Region_One") and not re.fullmatch(region, "Region.One")
     # {rest} is one segment that no fixed route claims, and never a dot-segment.
     assert re.fullmatch(rest, "tenants") and re.fullmatch(rest, "a1.b_c~d-e")
-    for bad in ("registry", "extensions", "infra_workload", ".", "..", "a/b", "a%2Fb", ""):
+    for bad in ("registry", "extensions", "infra_workload", ".", "..", "a/b", ""):
         assert not re.fullmatch(rest, bad), bad
+    # The document says what the broker does: a name it allows (as its client
+    # means it, percent-encoded on the wire) is forwarded, one it does not is 400.
+    for name in ("caf\u00e9", "a b", "%41", "%zz", "%2541", "%252541", "a%2Fb", "%252F",
+                 "%5c", "%2e%2e", ".%2E", "%0A", "%7f", "%25252541"):
+        reply = call(broker.url, "GET", f"{OCATA.v0}/{quote(name, safe='')}")
+        assert reply.status == (200 if re.fullmatch(rest, name) else 400), (name, reply)
 
 
 def test_swagger_describes_the_broker_s_own_answers(broker: BrokerProcess) -> None:

@@ -81,11 +81,15 @@ def test_every_declared_operation_is_documented_in_both_versions(doc, resources)
                     suffix = ""
                 expected.add((f"{base}/{res.name}{suffix.replace('{id}', f'{{{id_param}}}')}",
                               method))
-    for prefix in (V0, V1):  # written in code, not declared (plugin/workloads.py, capacity.py)
+    # Written in code, not declared (plugin/workloads.py, capacity.py, registry.py).
+    for prefix in (V0, V1):
         expected |= {(f"{prefix}/infra_workload", "get"), (f"{prefix}/infra_workload", "post"),
                      (f"{prefix}/infra_workload/{{workload_id}}", "get"),
+                     (f"{prefix}/infra_workload/{{workload_id}}", "post"),
                      (f"{prefix}/infra_workload/{{workload_id}}", "delete"),
-                     (f"{prefix}/capacity_check", "post")}
+                     (f"{prefix}/capacity_check", "post"),
+                     (f"{prefix}/registry", "get"), (f"{prefix}/registry", "post"),
+                     (prefix, "delete")}
     documented = {(path, method) for path, item in doc["paths"].items()
                   for method in item if method != "parameters"}
     assert documented == expected

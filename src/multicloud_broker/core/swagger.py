@@ -32,10 +32,15 @@ _OWN_NAMES = "vim_types|check_vim_capacity"
 _FIXED_NAMES = "registry|extensions|infra_workload"
 # One path segment as its client means it (before percent-encoding), as
 # core/target.py forwards it: any characters but `/`, `\` and control
-# characters, and not `.` or `..` (dot-segments). The plugin decides whether
-# such a name exists; a value that decodes further into one of these is
-# refused (400).
-_SEGMENT = r"(?!\.\.?$)[^/\\\x00-\x1f\x7f]+"
+# characters; not `.` or `..` (dot-segments); and no percent-escape that
+# decodes, once or more, into one of those (e.g. a literal `%2F`), nor one
+# nested deeper than target.py decodes. The plugin decides whether the name
+# exists.
+_ESCAPED = "%(?:25)*"  # a `%`, itself encoded any number of times
+_SEGMENT = (rf"(?!(?:\.|{_ESCAPED}2[eE]){{1,2}}$)"
+            rf"(?!.*{_ESCAPED}(?:2[fF]|5[cC]|[01][0-9a-fA-F]|7[fF]))"
+            r"(?!.*%(?:25){3}[0-9a-fA-F]{2})"
+            r"[^/\\\x00-\x1f\x7f]+")
 _TXID_TOKEN = "[A-Za-z0-9._:-]{1,128}"
 
 
