@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml $(LOCKS)/test.txt
 test: $(STAMP)
 	$(BIN)/python -m multicloud_broker.simulators.keystone --prepare
 	$(BIN)/python -m multicloud_broker.simulators.glance --prepare
-	$(BIN)/python -m pytest -q -n 4 --dist loadfile
+	$(BIN)/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
 
 # The suite against the newest versions pyproject.toml's ranges allow, in a
 # venv of its own: drift in a dependency is found here, on purpose.
@@ -42,7 +42,7 @@ test-latest:
 	.venv-latest/bin/pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
 	.venv-latest/bin/python -m multicloud_broker.simulators.keystone --prepare
 	.venv-latest/bin/python -m multicloud_broker.simulators.glance --prepare
-	.venv-latest/bin/python -m pytest -q -n 4 --dist loadfile
+	.venv-latest/bin/python -m pytest -q -n 4 --dist loadfile --no-loadscope-reorder
 
 run: $(STAMP)
 	./scripts/run-demo.sh
