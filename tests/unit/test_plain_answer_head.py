@@ -9,7 +9,7 @@ import io
 
 import pytest
 
-from multicloud_broker.core.upstream import _take_plain_head
+from multicloud_broker.core.upstream import take_plain_head
 
 
 class _Sock:
@@ -30,7 +30,7 @@ def _both_ways(data: bytes, method: str = "GET") -> tuple[tuple, tuple]:
     by_library = http.client.HTTPResponse(_Sock(data), method=method)
     by_library.begin()
     fast = http.client.HTTPResponse(_Sock(data), method=method)
-    assert _take_plain_head(fast, method), "a plain head must take the fast path"
+    assert take_plain_head(fast, method), "a plain head must take the fast path"
     return _state(by_library), _state(fast)
 
 
@@ -86,5 +86,5 @@ NOT_PLAIN = [
 @pytest.mark.parametrize("data", NOT_PLAIN)
 def test_anything_unusual_is_left_to_begin(data):
     response = http.client.HTTPResponse(_Sock(data))
-    assert not _take_plain_head(response, "GET")
+    assert not take_plain_head(response, "GET")
     assert response.fp.read() == data  # nothing consumed

@@ -380,7 +380,7 @@ _PLAIN_ANSWER_HEAD = re.compile(
     rb"(?P<headers>(?:%s:[^\r\n\x00]*\r\n){0,%d})\r\n" % (TOKEN, MAX_HEADERS))
 
 
-def _take_plain_head(response: http.client.HTTPResponse, method: str) -> bool:
+def take_plain_head(response: http.client.HTTPResponse, method: str) -> bool:
     """Read a plain answer head that has arrived whole into `response`, as
     its begin() would, without the email parser begin() uses (a large share
     of a forwarded call's cost); False (nothing read) for any other head,
@@ -424,7 +424,7 @@ def read_head(conn: Connection, method: str) -> http.client.HTTPResponse:
     """The plugin's status line and headers; BadAnswer if it sent none or garbage."""
     response = http.client.HTTPResponse(conn, method=method)
     try:
-        if not _take_plain_head(response, method):
+        if not take_plain_head(response, method):
             response.begin()
     except http.client.RemoteDisconnected:
         raise BadAnswer("closed the connection without answering") from None

@@ -239,17 +239,50 @@ def from_cloud(resource: Resource, doc: Any) -> dict:
 
 def _read(fields: Sequence[Field], doc: dict) -> dict:
     out: dict = {}
-    for f in fields:
-        if not f.answered:
-            continue
-        found, value = f.source.get(doc) if f.source is not None else (False, None)
+    for f, name, key, native, simple in _plan(fields):
+        if key is not None:  # a one-key path (most): SourcePath.get without the call
+            found = key in doc
+            value = doc[key] if found else None
+        elif f.source is not None:
+            found, value = f.source.get(doc)
+        else:
+            found, value = False, None
         if not found:
             fallback = f.answer_fallback()
             if fallback is not MISSING:
-                out[f.name] = fallback
-            continue
-        out[f.name] = _answer_value(f, value)
+                out[name] = fallback
+        elif native is not None and (value is None or type(value) in native):
+            out[name] = value  # already what _as_declared would make of it
+        else:
+            out[name] = _as_declared(f.type, value) if simple else _answer_value(f, value)
     return out
+
+
+# What a value of each declared type needs no conversion as (bool is no int here).
+_NATIVE = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+           "object": (dict,), "array": (list,)}
+# Field lists (a resource's, an object field's) -> _read's plan of them, made
+# once: per item of a listing of hundreds, the per-field tests were most of
+# the plugin's CPU (issue 19).
+_PLANS: dict[int, tuple[Sequence[Field], list[tuple]]] = {}
+
+
+def _plan(fields: Sequence[Field]) -> list[tuple]:
+    """(field, name, its one-key path or None, types taken as they are,
+    whether it is a plain value) of each answered field."""
+    made = _PLANS.get(id(fields))
+    if made is not None and made[0] is fields:
+        return made[1]
+    plan = []
+    for f in fields:
+        if f.write_only:  # never answered
+            continue
+        steps = f.source.steps if f.source is not None else ()
+        simple = f.pairs is None and f.fields is None and f.items is None
+        plan.append((f, f.name, steps[0] if len(steps) == 1 else None,
+                     _NATIVE.get(f.type or "") if simple else None, simple))
+    _PLANS[id(fields)] = (fields, plan)
+    return plan
 
 
 def _answer_value(f: Field, value: Any) -> Any:

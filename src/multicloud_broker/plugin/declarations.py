@@ -204,8 +204,13 @@ class SourcePath:
     def get(self, doc: Any) -> tuple[bool, Any]:
         """(True, value) at this path in ``doc``, or (False, None) when any
         step is missing or is not the container the path expects."""
+        steps = self.steps
+        if len(steps) == 1:  # most fields: one key (a path starts with a key)
+            if isinstance(doc, dict) and steps[0] in doc:
+                return True, doc[steps[0]]
+            return False, None
         node = doc
-        for step in self.steps:
+        for step in steps:
             if isinstance(step, int):
                 if not isinstance(node, list) or step >= len(node):
                     return False, None
@@ -294,6 +299,8 @@ class Field:
     def answer_fallback(self) -> Any:
         """What an answer says when the cloud has no value (MISSING: nothing)."""
         value = self.answer_default if self.answer_default is not MISSING else self.default
+        if value is MISSING or value is None or isinstance(value, (str, int, float)):
+            return value  # nothing to copy (asked for each field a cloud item lacks)
         return copy.deepcopy(value)
 
 

@@ -26,8 +26,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 from multicloud_broker.core.errors import ApiError, BadGateway, BadRequest, MethodNotAllowed, NotFound
-from multicloud_broker.core.http import Request, Response
-from multicloud_broker.plugin.convert import RequestError
+from multicloud_broker.core.http import JSON, Request, Response
+from multicloud_broker.plugin.convert import RequestError, from_cloud
 from multicloud_broker.plugin.declarations import Resource
 from multicloud_broker.plugin.hooks import HOOKS, Hook
 from multicloud_broker.plugin.openstack.sessions import RegionSession
@@ -71,10 +71,14 @@ class ResourceApi:
             query.append((resource.cloud.name_filter, name))
         pages = self._pages(session, resource, tenant, query)
         if name is not None:  # exact, whatever the cloud's filter matches (Nova: a regex)
-            pages = ([item for item in page if item.get("name") == name] for page in pages)
-        first = next(pages)  # faults of the first page are answered properly
-        return Response(200, [("Content-Type", "application/json")],
-                        _stream_list(ids, resource, first, pages, self.max_items))
+            pages = (([item for item in page if item.get("name") == name], more)
+                     for page, more in pages)
+        first, more = next(pages)  # faults of the first page are answered properly
+        chunks = _stream_list(ids, resource, first, (page for page, _ in pages),
+                              self.max_items)
+        if not more:  # the whole listing is here: one write, with its length
+            return Response.raw(200, b"".join(chunks), JSON)
+        return Response(200, [("Content-Type", JSON)], chunks)
 
     def get(self, session: RegionSession, name: str, resource_id: str,
             ids: Mapping[str, str]) -> Response:
@@ -151,12 +155,13 @@ class ResourceApi:
         return self.hooks.get(resource.hook or "", _NO_HOOK)
 
     def _view(self, session: RegionSession, resource: Resource, doc: dict, one: bool) -> dict:
-        return self._hook(resource).view(session, doc, resource.from_cloud(doc), one)
+        # convert's own function: Resource.from_cloud imports it at every call.
+        return self._hook(resource).view(session, doc, from_cloud(resource, doc), one)
 
     def _find(self, session: RegionSession, resource: Resource, wanted: str) -> dict:
         """The item whose `id_field` is `wanted`, found by listing (404 if none)."""
         query = [(resource.cloud.name_filter, wanted)] if resource.cloud.name_filter else []
-        for page in self._pages(session, resource, "", query, raw=True):
+        for page, _ in self._pages(session, resource, "", query, raw=True):
             for item in page:
                 if resource.from_cloud(item).get(resource.id_field) == wanted:
                     return item
@@ -173,9 +178,10 @@ class ResourceApi:
                              f"answered {method} {path} with a body that is not JSON") from None
 
     def _pages(self, session: RegionSession, resource: Resource, tenant: str,
-               query: list[tuple[str, str]], raw: bool = False) -> Iterator[list[dict]]:
+               query: list[tuple[str, str]], raw: bool = False
+               ) -> Iterator[tuple[list[dict], bool]]:
         """The cloud's items, page by page (limit and marker), converted
-        (`raw`: as the cloud gave them)."""
+        (`raw`: as the cloud gave them), each with whether another page follows."""
         base = list(query)
         if resource.cloud.tenant_filter:
             base.append((resource.cloud.tenant_filter, tenant))
@@ -189,11 +195,14 @@ class ResourceApi:
             path = f"{resource.cloud.collection_path}?{urlencode(params)}"
             items = resource.unwrap_list(self._json(session, resource, "GET", path))
             docs = [item for item in items if isinstance(item, dict)]
-            yield docs if raw else [self._view(session, resource, d, False) for d in docs]
             last = items[-1] if items else None
             marker = last.get("id") if isinstance(last, dict) else None
-            if client_limit or not marker or len(items) < self.page_size:
-                return  # a client's own limit is one page, as the cloud gives it
+            # A client's own limit is one page, as the cloud gives it.
+            more = not (client_limit or not marker or len(items) < self.page_size)
+            yield (docs if raw else [self._view(session, resource, d, False) for d in docs],
+                   more)
+            if not more:
+                return
 
     def _existing(self, session: RegionSession, resource: Resource, tenant: str,
                   checked: dict) -> dict | None:
@@ -292,18 +301,23 @@ def _plain(message: str) -> str:
 
 def _stream_list(ids: Mapping[str, str], resource: Resource, first: list[dict],
                  pages: Iterator[list[dict]], max_items: int) -> Iterator[bytes]:
-    """`{...ids, "<list_key>": [items...]}`, a page at a time."""
+    """`{...ids, "<list_key>": [items...]}`, one chunk per page (each chunk
+    is a write to the client: one per item cost a send each)."""
     head = json.dumps(ids)[:-1]
-    yield (f'{head}, "{resource.list_key}": [' if ids else
-           f'{{"{resource.list_key}": [').encode()
+    chunk = (f'{head}, "{resource.list_key}": [' if ids else
+             f'{{"{resource.list_key}": [')
     count = 0
     page = first
     while True:
-        for item in page:
-            if count >= max_items:
-                break
-            yield (", " if count else "").encode() + json.dumps(item).encode()
-            count += 1
+        items = page[:max_items - count]
+        if items:
+            # One encoder call per page: the same text as each item's dumps
+            # joined with ", ".
+            chunk += (", " if count else "") + json.dumps(items)[1:-1]
+            count += len(items)
+        if chunk:
+            yield chunk.encode()
+            chunk = ""
         if count >= max_items:
             LOG.warning("listing of %s stopped at max_list_items (%d)", resource.name,
                         max_items)

@@ -59,6 +59,8 @@ MAX_REDIRECTS = 3
 # (RFC 9110 9.2.2); a POST is never sent twice.
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 T = TypeVar("T")
+# Access records whose fingerprint is remembered (one per region in use).
+MAX_REMEMBERED = 1000
 
 
 class RegionNotConfigured(ApiError):
@@ -246,7 +248,12 @@ class RegionSession:
         trickles hold a call forever)."""
         chunks, size, whole = [], 0, False
         try:
-            for chunk in raw.stream(64 * 1024, decode_content=True):
+            # Of a known length, as sent: one read (the stream's buffering
+            # cost more than the read itself); a short one is IncompleteRead.
+            at_once = _sized(raw)
+            if at_once:
+                chunks.append(raw.read())
+            for chunk in () if at_once else raw.stream(64 * 1024, decode_content=True):
                 size += len(chunk)
                 if size > MAX_ANSWER:
                     raise BadGateway(f"cloud region {self.name}: {service} answered more "
@@ -308,6 +315,9 @@ class RegionSessions:
         self.transport = Transport(pool_size, USER_AGENT)
         self._sessions: dict[tuple, RegionSession] = {}
         self._ca_files: dict[str, str] = {}
+        # The last access record seen per region and its fingerprint: the
+        # region cache hands the same object to every call, hashed once.
+        self._prints: dict[tuple[str, str], tuple[Any, str]] = {}
         self._lock = threading.Lock()
 
     def get(self, region: CloudRegion, project_id: str | None = None) -> RegionSession:
@@ -319,7 +329,8 @@ class RegionSessions:
                 f"cloud region {region.cloud_owner}/{region.cloud_region_id} has no cloud "
                 "access (esr-system-info with service-url, user-name and password) in the "
                 "inventory")
-        key = (region.cloud_owner, region.cloud_region_id, project_id, _fingerprint(access))
+        name = (region.cloud_owner, region.cloud_region_id)
+        key = (*name, project_id, self._fingerprint(name, access))
         found = self._sessions.get(key)
         if found is None:
             unscoped = self.get(region) if project_id else None  # before the lock: it takes it
@@ -331,6 +342,16 @@ class RegionSessions:
                                           project_id, unscoped)
                     self._sessions[key] = found
         return found
+
+    def _fingerprint(self, region: tuple[str, str], access) -> str:
+        seen = self._prints.get(region)
+        if seen is not None and seen[0] is access:
+            return seen[1]
+        printed = _fingerprint(access)
+        if len(self._prints) >= MAX_REMEMBERED:
+            self._prints.clear()  # bounded: one entry per region asked for
+        self._prints[region] = (access, printed)
+        return printed
 
     def _session(self, access, project_id: str | None) -> ksa_session.Session:
         scope = ({"project_id": project_id} if project_id else
@@ -403,6 +424,14 @@ def _fresh_for(ref: Any) -> float:
     except (AttributeError, TypeError, ValueError):
         return 0.0  # no expiry known: ask every time
     return max(0.0, min(60.0, left - v3.Password.MIN_TOKEN_LIFE_SECONDS))
+
+
+def _sized(raw) -> bool:
+    """Whether an answer body has a known length within MAX_ANSWER and is
+    not compressed (so that its length is what is read)."""
+    length = raw.length_remaining
+    return (length is not None and length <= MAX_ANSWER
+            and "Content-Encoding" not in raw.headers)
 
 
 def _redirect(method: str, url: str, raw) -> str | None:
