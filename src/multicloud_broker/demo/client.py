@@ -4,6 +4,7 @@ into one readable line (Failure), and numbered steps printed as they finish."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TextIO
@@ -33,6 +34,9 @@ class Api:
         self.endpoints: dict[str, str] = {}
         self.http = urllib3.PoolManager(
             retries=False, timeout=urllib3.Timeout(connect=5.0, read=timeout))
+        # Calls made and seconds spent waiting on their answers (the rest of a
+        # run is the demo's own waiting: polls while servers build).
+        self.calls, self.waited = 0, 0.0
 
     def call(self, method: str, path: str, body: Any = None,
              expect: tuple[int, ...] = (200,)) -> Answer:
@@ -47,10 +51,14 @@ class Api:
         if body is not None:
             data = json.dumps(body).encode("utf-8")
             headers["Content-Type"] = "application/json"
+        began = time.monotonic()
         try:
             resp = self.http.request(method, url, body=data, headers=headers)
         except urllib3.exceptions.HTTPError as exc:
             raise Failure(f"cannot reach the broker at {self.broker}: {_reason(exc)}") from None
+        finally:
+            self.calls += 1
+            self.waited += time.monotonic() - began
         answer = Answer(resp.status, _json(resp.data), resp.headers)
         if resp.status not in expect:
             raise Failure(f"{method} {url} answered HTTP {resp.status}: {message(answer.body)}")

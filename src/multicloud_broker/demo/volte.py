@@ -603,7 +603,8 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
         done = f"deployed and checked, kept; remove it with: {remove_command(opts, run_id)}"
     else:
         done = "deployed, checked and removed"
-    print(f"VoLTE {doing} {run_id}: {done} ({steps.count} steps)", file=out, flush=True)
+    print(f"VoLTE {doing} {run_id}: {done} ({steps.count} steps; {api.calls} calls, "
+          f"answered in {api.waited:.2f} s)", file=out, flush=True)
     return 0
 
 
