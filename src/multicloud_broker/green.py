@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import configparser
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 
 DEFAULT_BACKEND = "eventlet"
 _patched: str | None = None  # the library this process is patched for
@@ -88,17 +88,33 @@ def prepare_server(backend: str = DEFAULT_BACKEND) -> str:
     return backend
 
 
-@contextmanager
-def deadline(seconds: float, error: BaseException) -> Iterator[None]:
+def deadline(seconds: float, error: BaseException) -> AbstractContextManager:
     """Raise `error` in this green thread if the block still runs after
     `seconds`, wherever it waits (a socket read included): a total deadline
-    that per-read timeouts cannot give. Without green threads, no deadline."""
+    that per-read timeouts cannot give. Without green threads, no deadline.
+
+    The library's own Timeout is the context manager, started as the block
+    is entered (gevent) or as it is made, just before (eventlet), and
+    cancelled when it ends; no generator around it: the plugin takes one per
+    cloud call, and the wrapper cost as much as the timer (issue 19)."""
+    timeout = _timeout_class()
+    return nullcontext() if timeout is None else timeout(seconds, error)
+
+
+_TIMEOUT_CLASSES: dict[str | None, type | None] = {}
+
+
+def _timeout_class() -> type | None:
+    """The patched library's Timeout (None: no green threads), imported once."""
+    try:
+        return _TIMEOUT_CLASSES[_patched]
+    except KeyError:
+        pass
     if _patched == "gevent":
         from gevent import Timeout
     elif _patched == "eventlet":
         from eventlet.timeout import Timeout
     else:
-        yield
-        return
-    with Timeout(seconds, error):
-        yield
+        Timeout = None
+    _TIMEOUT_CLASSES[_patched] = Timeout
+    return Timeout

@@ -69,6 +69,19 @@ LOG = logging.getLogger(__name__)
 _BODYLESS = (204, 304)
 
 
+_date = [-1, b""]  # the second last formatted, and its Date line
+
+
+def _date_line() -> bytes:
+    """`Date: <IMF-fixdate>` of now, formatted once per second (it cost as
+    much as the rest of the head)."""
+    second = int(time.time())
+    if second != _date[0]:
+        _date[1] = b"Date: %s\r\n" % formatdate(second, usegmt=True).encode()
+        _date[0] = second
+    return _date[1]
+
+
 class Limits(WorkerLimits):
     """One gevent worker's limits (see WorkerLimits), and whether answers
     may keep their connection (False: wsgi_keep_alive off)."""
@@ -418,7 +431,7 @@ class BrokerHandler(ConnectionRules, WSGIHandler):
             lines.append(_header_line(name, value))
             names.add(name.lower())
         if "date" not in names:
-            lines.append(b"Date: %s\r\n" % formatdate(usegmt=True).encode())
+            lines.append(_date_line())
         client = self.headers.get("Connection", "").lower()
         keepalive = self.limits.keepalive
         send_keep_alive = False
