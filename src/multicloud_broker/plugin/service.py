@@ -27,11 +27,11 @@ from multicloud_broker.core.service import Service
 from multicloud_broker.core.target import checked_query, checked_rest
 from multicloud_broker.core.vimid import make_vim_id, parse_vim_id
 from multicloud_broker.inventory import CloudRegion, Inventory
-from multicloud_broker.plugin import capacity, identity, routes, workloads
-from multicloud_broker.plugin.openstack.sessions import RegionSession, RegionSessions
 from multicloud_broker.inventory.children import RegionChildren
+from multicloud_broker.plugin import capacity, identity, routes, workloads
 from multicloud_broker.plugin.heatbridge import Heatbridge
 from multicloud_broker.plugin.hooks import tenant_list
+from multicloud_broker.plugin.openstack.sessions import RegionSession, RegionSessions
 from multicloud_broker.plugin.registry import Registry
 from multicloud_broker.plugin.resources import ResourceApi, identification
 

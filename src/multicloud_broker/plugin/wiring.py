@@ -13,9 +13,9 @@ from multicloud_broker.config import ConfigError, conf_from_args
 from multicloud_broker.core.forwarder import Forwarder
 from multicloud_broker.inventory import Inventory
 from multicloud_broker.inventory.cache import CachedInventory
+from multicloud_broker.inventory.children import region_children
 from multicloud_broker.plugin.declarations import (BUILTIN_DIR, DeclarationError, Resource,
                                                    load_declarations)
-from multicloud_broker.inventory.children import region_children
 from multicloud_broker.plugin.openstack.sessions import RegionSessions, Timeouts
 from multicloud_broker.plugin.resources import ResourceApi
 from multicloud_broker.plugin.service import OpenStackPlugin, swagger_bytes
