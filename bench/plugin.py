@@ -151,7 +151,7 @@ class Cloud:
             ctx.python, "-m", "multicloud_broker.simulators.openstack",
             "--bind-host", "127.0.0.1", "--bind-port", str(self.sim_port),
             "--keystone-url", ks.url, "--admin-user", ks.admin_user,
-            "--admin-password", ks.admin_password, "--admin-project", ks.admin_project,
+            f"--admin-password={ks.admin_password}", "--admin-project", ks.admin_project,
             "--region", ks.region, "--image-dir", str(ctx.tmp / "sim-images"),
             "--register", *self.sim_args], ctx.tmp, env=modes._env(), cwd=modes.REPO)
         self._wait_sim()

@@ -60,14 +60,14 @@ KEYSTONE_ADMIN_PASSWORD=$(cat "$DEMO_DIR/keystone-admin-password")
 export KEYSTONE_ADMIN_PASSWORD
 KEYSTONE=http://127.0.0.1:$KEYSTONE_PORT/v3
 "$BIN/python" -m multicloud_broker.simulators.keystone --workdir "$DEMO_DIR/keystone" \
-    --port "$KEYSTONE_PORT" --admin-password "$KEYSTONE_ADMIN_PASSWORD" \
+    --port "$KEYSTONE_PORT" --admin-password="$KEYSTONE_ADMIN_PASSWORD" \
     > "$DEMO_DIR/keystone.out" 2>&1 &
 STARTED+=($!)
 wait_for "$DEMO_DIR/keystone.out" OS_AUTH_URL $! Keystone
 
 "$BIN/python" -m multicloud_broker.simulators.openstack --bind-host 127.0.0.1 \
     --bind-port "$OPENSTACK_PORT" --keystone-url "$KEYSTONE" --admin-user admin \
-    --admin-password "$KEYSTONE_ADMIN_PASSWORD" --admin-project admin --register \
+    --admin-password="$KEYSTONE_ADMIN_PASSWORD" --admin-project admin --register \
     --image-dir "$DEMO_DIR/images" > "$DEMO_DIR/openstack-simulator.out" 2>&1 &
 STARTED+=($!)
 wait_for "$DEMO_DIR/openstack-simulator.out" "openstack simulator on" $! "the OpenStack simulator"

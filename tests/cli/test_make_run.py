@@ -31,13 +31,17 @@ def test_make_run_serves_and_shows_only_our_own_lines(tmp_path: Path) -> None:
                       "DEMO_DIR": str(tmp_path),
                       **{name: str(free_port()) for name in (
                           "PLUGIN_PORT", "KEYSTONE_PORT", "OPENSTACK_PORT")}})
+    # The script keeps a demo directory's Keystone password; one it made
+    # itself may start with "-" (token_urlsafe: 1 in 64), and must still be
+    # passed on as a value, not taken for an option.
+    (tmp_path / "keystone-admin-password").write_text("-like-an-option\n")
     with open(tmp_path / "out", "wb") as out, open(tmp_path / "err", "wb") as err:
         # A session of its own: Ctrl-C reaches the script and what it started.
         script = subprocess.Popen(["bash", str(REPO_ROOT / "scripts" / "run-demo.sh")],
                                   stdout=out, stderr=err, env=env, start_new_session=True)
     try:
         url = f"http://127.0.0.1:{port}"
-        reply = _when_up(url, script)
+        reply = _when_up(url, script, tmp_path / "err")
         assert reply.status == 200 and reply.json()
         capacity = request(url, "POST", "/api/multicloud/v0/check_vim_capacity",
                            body=json.dumps({"vCPU": 1, "Memory": 1, "Storage": 1,
@@ -92,11 +96,11 @@ def _every_openstack_version_reaches_the_plugin(url: str, demo_dir: Path,
     assert reply.status == 200, reply
 
 
-def _when_up(url: str, script: subprocess.Popen):
+def _when_up(url: str, script: subprocess.Popen, err: Path):
     # A bound, not a speed test: a busy machine may take minutes to start the chain.
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline:
-        assert script.poll() is None, "run-demo.sh stopped"
+        assert script.poll() is None, f"run-demo.sh stopped: {err.read_text()[-1500:]}"
         try:
             return request(url, "GET", "/api/multicloud/v0/vim_types", timeout=2)
         except OSError:

@@ -108,7 +108,7 @@ def openstack_sim_process(workdir: Path, keystone: Any, region: str = "RegionOne
     argv = [sys.executable, "-m", "multicloud_broker.simulators.openstack",
             "--bind-host", "127.0.0.1", "--bind-port", "0",
             "--keystone-url", keystone.url, "--admin-user", keystone.admin_user,
-            "--admin-password", keystone.admin_password,
+            f"--admin-password={keystone.admin_password}",
             "--admin-project", keystone.admin_project, "--region", region,
             "--build-seconds", str(build_seconds), "--delete-seconds", str(delete_seconds),
             "--image-dir", str(workdir / "images"), *extra_args]

@@ -121,7 +121,7 @@ def _build_template(target: Path, venv: Path, admin_password: str) -> None:
     _keystone_manage(venv, conf, "db_sync")
     _keystone_manage(venv, conf, "fernet_setup", *_owner_args())
     _keystone_manage(venv, conf, "credential_setup", *_owner_args())
-    _keystone_manage(venv, conf, "bootstrap", "--bootstrap-password", admin_password,
+    _keystone_manage(venv, conf, "bootstrap", f"--bootstrap-password={admin_password}",
                      "--bootstrap-region-id", "RegionOne",
                      "--bootstrap-public-url", PLACEHOLDER_URL,
                      "--bootstrap-internal-url", PLACEHOLDER_URL,
