@@ -54,11 +54,15 @@ def region_record(keystone: LocalKeystone, region_id: str = REGION, password: st
     return CloudRegion(OWNER, region_id, "openstack", "ocata", access=CloudAccess(**fields))
 
 
+# Patient upstream timeouts: a busy test machine's Keystone can take seconds
+# to answer. Tests of timeouts set short ones (test_plugin_faults.FAST).
+PATIENT = {"read_timeout": 15, "connect_timeout": 5, "total_timeout": 30}
+
+
 def chain_config(inventory: Path, log_level: str = "INFO", **plugin: object) -> dict:
     return {"DEFAULT": {"graceful_shutdown_timeout": 5, "log_level": log_level},
             "inventory": {"backend": "sqlite", "sqlite_path": str(inventory)},
-            "openstack_plugin": {"read_timeout": 3, "connect_timeout": 2,
-                                 "total_timeout": 5, **plugin}}
+            "openstack_plugin": {**PATIENT, **plugin}}
 
 
 def start_chain(workdir: Path, keystone: LocalKeystone, sim: OpenStackSim, framework: str,

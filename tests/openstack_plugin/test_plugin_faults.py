@@ -21,6 +21,19 @@ from tests.support.client import request
 from tests.support.openstack_sim import openstack_sim_process
 
 
+# Short upstream timeouts, so that a hanging or trickling cloud is a 504 soon.
+FAST = {"read_timeout": 3, "connect_timeout": 2, "total_timeout": 5}
+
+
+@pytest.fixture(scope="module", params=["django", "pecan"])
+def chain(request, tmp_path_factory, keystone, openstack_sim) -> Iterator[Chain]:
+    made = start_chain(tmp_path_factory.mktemp(f"faults-{request.param}"), keystone,
+                       openstack_sim, request.param, **FAST)
+    yield made
+    made.broker.stop()
+    made.plugin.stop()
+
+
 def call(chain: Chain, method: str, path: str, body: object = None, direct: bool = False):
     data = json.dumps(body).encode() if body is not None else None
     base = chain.plugin.url if direct else chain.broker.url
@@ -56,7 +69,7 @@ def own_chain(tmp_path, make_keystone) -> Iterator[Chain]:
     """A chain with a Keystone and a simulator of its own (to pause, to revoke)."""
     keystone = make_keystone(token_expiration=3600)
     with openstack_sim_process(tmp_path / "sim", keystone) as sim:
-        chain = start_chain(tmp_path / "chain", keystone, sim, "pecan")
+        chain = start_chain(tmp_path / "chain", keystone, sim, "pecan", **FAST)
         try:
             yield chain
         finally:
