@@ -180,3 +180,11 @@ def same_broker(before: dict, after: dict) -> bool:
     """Whether two source_state() results describe the same broker code."""
     keys = ("src_tree", "diff_sha256")
     return all(before.get(k) == after.get(k) for k in keys)
+
+
+def drop_scratch(tmp: Path, keep: bool) -> None:
+    """A run's scratch directory removed at its end, or kept (--keep-tmp) and said so."""
+    if keep:
+        print(f"bench: scratch files kept in {tmp}")
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)

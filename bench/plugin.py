@@ -41,13 +41,13 @@ import http.client
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -591,15 +591,17 @@ def run(args: argparse.Namespace, ctx: modes.Context, tools: dict[str, str], out
         if not machine.same_broker(meta.get("source") or {}, data["meta"]["source_at_end"]):
             notes.append("the broker's code changed during this run (source and "
                          "source_at_end in the JSON): rows may mix versions")
-        paths = _write(data, out_dir, stem) if section.runs else []
+        paths = write_results(data, out_dir, stem, "plugin", markdown) if section.runs else []
     return paths
 
 
-def _write(data: dict, out_dir: Path, stem: str) -> list[Path]:
+def write_results(data: dict, out_dir: Path, stem: str, section: str,
+                  render: Callable[[dict], str]) -> list[Path]:
+    """A section's results as {stem}-{section}.json and .md (render's text)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}-plugin.json", out_dir / f"{stem}-plugin.md"]
+    paths = [out_dir / f"{stem}-{section}.json", out_dir / f"{stem}-{section}.md"]
     paths[0].write_text(json.dumps(data, indent=1, default=str) + "\n")
-    paths[1].write_text(markdown(data))
+    paths[1].write_text(render(data))
     for path in paths:
         print(f"bench: wrote {path}", flush=True)
     return paths
@@ -985,10 +987,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args, ctx, tools, Path(args.out), stem, meta)
     finally:
-        if args.keep_tmp:
-            print(f"bench: scratch files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        machine.drop_scratch(tmp, args.keep_tmp)
     return 0
 
 

@@ -246,10 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         for pair in pairs.values():
             pair.stop()
         cloud.stop()
-        if args.keep_tmp:
-            print(f"bench: scratch files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        machine.drop_scratch(tmp, args.keep_tmp)
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -350,10 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         if bench.runs:
             for path in report.write_all(results, out_dir, stem):
                 print(f"bench: wrote {path}")
-        if args.keep_tmp:
-            print(f"bench: scratch files kept in {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        machine.drop_scratch(tmp, args.keep_tmp)
     return 0
 
 

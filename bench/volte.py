@@ -28,10 +28,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import io
-import json
 import os
 import re
-import shutil
 import signal
 import socket
 import sys
@@ -182,22 +180,13 @@ def run(args: argparse.Namespace, ctx: modes.Context, tools: dict[str, str], out
     finally:
         pair.stop()
         cloud.stop()
-    return _write(data, out_dir, stem) if data["result"] else []
+    return (chain.write_results(data, out_dir, stem, "volte", markdown)
+            if data["result"] else [])
 
 
 def _made() -> dict:
     from multicloud_broker.demo.volte import MADE
     return MADE
-
-
-def _write(data: dict, out_dir: Path, stem: str) -> list[Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [out_dir / f"{stem}-volte.json", out_dir / f"{stem}-volte.md"]
-    paths[0].write_text(json.dumps(data, indent=1, default=str) + "\n")
-    paths[1].write_text(markdown(data))
-    for path in paths:
-        print(f"bench: wrote {path}", flush=True)
-    return paths
 
 
 def markdown(data: dict) -> str:
@@ -257,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(args, ctx, tools, Path(args.out), stem, meta)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        machine.drop_scratch(tmp, keep=False)
     return 0
 
 
