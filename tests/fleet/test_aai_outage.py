@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.fleet.haproxy import HAProxy
+from tests.fleet.fleet import FRAMEWORKS, Fleet
 from tests.fleet.load import FleetLoad
 from tests.server.helpers import wait_until
 from tests.support.broker import BrokerProcess
@@ -36,7 +35,6 @@ OWNER = "fleet"
 SEEN, UNSEEN = "Seen", "Unseen"
 COUNTED = f"/api/multicloud/v0/{OWNER}_{SEEN}/counted/{{id}}"  # the plugin echoes each
 SIDE = f"/api/multicloud/v0/{OWNER}_{SEEN}/side"
-FRAMEWORKS = {"b1": "django", "b2": "pecan"}
 CHECKS_DURING_OUTAGE = 4  # twice haproxy's "fall 2": longer than it takes to mark DOWN
 ANSWERS_PER_PHASE = 200  # calls through haproxy in each phase, at least
 DOWN_LINE = "inventory (A&AI) is unreachable (was up)"
@@ -61,28 +59,6 @@ def _config(aai: AAIServer, plugin: PluginServer) -> dict:
     }
 
 
-class Fleet:
-    """Two brokers on one A&AI, haproxy in front."""
-
-    def __init__(self, workdir: Path, config: dict, haproxy_binary: str) -> None:
-        self.brokers = {name: BrokerProcess(workdir / name, config, web_framework=framework,
-                                            workers=1, port=free_port(), name=name)
-                        for name, framework in FRAMEWORKS.items()}
-        for broker in self.brokers.values():
-            broker.start()
-        self.haproxy = HAProxy(haproxy_binary, workdir,
-                               [(name, b.port) for name, b in self.brokers.items()]).start()
-        for name in self.brokers:
-            self.haproxy.wait_status(name, "UP")
-
-    def stop(self) -> None:
-        self.haproxy.stop()
-        for broker in self.brokers.values():
-            broker.terminate()
-        for broker in self.brokers.values():
-            broker.wait_stopped()
-
-
 @pytest.fixture(scope="module")
 def aai() -> Iterator[AAIServer]:
     with AAIServer() as server:
@@ -94,7 +70,11 @@ def aai() -> Iterator[AAIServer]:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, aai: AAIServer, plugin: PluginServer,
           haproxy_binary: str) -> Iterator[Fleet]:
-    fleet = Fleet(tmp_path_factory.mktemp("fleet-aai"), _config(aai, plugin), haproxy_binary)
+    workdir, config = tmp_path_factory.mktemp("fleet-aai"), _config(aai, plugin)
+    fleet = Fleet(workdir, haproxy_binary, {
+        name: BrokerProcess(workdir / name, config, web_framework=framework, workers=1,
+                            port=free_port(), name=name)
+        for name, framework in FRAMEWORKS.items()})
     yield fleet
     fleet.stop()
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fleet.haproxy import HAProxy
+from tests.fleet.fleet import FRAMEWORKS, Fleet
 from tests.fleet.load import FleetLoad
 from tests.server.helpers import wait_until
 from tests.support.broker import BrokerProcess, run_cli, write_config
@@ -43,7 +43,6 @@ COUNTED = f"/api/multicloud/v1/{OWNER}/Counted/counted/{{id}}"  # -> `plugin`
 SIDE = f"/api/multicloud/v1/{OWNER}/Side/extensions"  # -> `side_plugin`
 SIDE_AT_PLUGIN = f"/api/multicloud-pike/v1/{OWNER}/Side/extensions"
 # One instance of each web framework: the fleet is mixed, both are shown.
-FRAMEWORKS = {"b1": "django", "b2": "pecan"}
 MIN_BETWEEN_STEPS = 300  # answers between two restarts: each runs under load
 
 
@@ -70,21 +69,16 @@ def _config(pg: PostgresServer, database: str, plugin: PluginServer, side: Plugi
     }
 
 
-class Fleet:
+class RestartingFleet(Fleet):
     """The two brokers, haproxy in front, and how to restart one as Kubernetes does."""
 
     def __init__(self, workdir: Path, config: dict, haproxy_binary: str) -> None:
         self.workdir = workdir
         self.config = config
-        self.brokers = {name: self._broker(name, free_port(), 0) for name in FRAMEWORKS}
-        self.restarts = collections.Counter()
+        self.restarts: collections.Counter[str] = collections.Counter()
         self.exit_statuses: list[int | None] = []
-        for broker in self.brokers.values():
-            broker.start()
-        self.haproxy = HAProxy(haproxy_binary, workdir,
-                               [(name, b.port) for name, b in self.brokers.items()]).start()
-        for name in self.brokers:
-            self.haproxy.wait_status(name, "UP")
+        super().__init__(workdir, haproxy_binary,
+                         {name: self._broker(name, free_port(), 0) for name in FRAMEWORKS})
 
     def _broker(self, name: str, port: int, generation: int) -> BrokerProcess:
         return BrokerProcess(self.workdir / name, self.config, web_framework=FRAMEWORKS[name],
@@ -101,18 +95,11 @@ class Fleet:
         # Ready again: its /readyz checks pass; only then may the next one stop.
         self.haproxy.wait_status(name, "UP")
 
-    def stop(self) -> None:
-        self.haproxy.stop()
-        for broker in self.brokers.values():
-            broker.terminate()
-        for broker in self.brokers.values():
-            broker.wait_stopped()
-
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer,  # noqa: F811
           plugin: PluginServer, side_plugin: PluginServer,
-          haproxy_binary: str) -> Iterator[Fleet]:
+          haproxy_binary: str) -> Iterator[RestartingFleet]:
     workdir = tmp_path_factory.mktemp("fleet")
     password_file = workdir / "region-api-password"
     password_file.write_text(API_PASSWORD + "\n")
@@ -125,7 +112,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresSer
                         "--cloud-type", "openstack", "--cloud-region-version", version],
                        env=PG_ENV)
         assert done.returncode == 0, done.stderr
-    fleet = Fleet(workdir, config, haproxy_binary)
+    fleet = RestartingFleet(workdir, config, haproxy_binary)
     yield fleet
     fleet.stop()
 
@@ -152,7 +139,7 @@ def _served_by(broker: BrokerProcess, region: str) -> bool:
 
 @pytest.mark.timeout(150)
 def test_rolling_restart_under_load_loses_nothing_and_doubles_nothing(
-        fleet: Fleet, plugin: PluginServer, side_plugin: PluginServer) -> None:
+        fleet: RestartingFleet, plugin: PluginServer, side_plugin: PluginServer) -> None:
     plugin.reset()
     side_plugin.reset()
     with FleetLoad(fleet.haproxy.port, COUNTED, SIDE, connections=100) as load:

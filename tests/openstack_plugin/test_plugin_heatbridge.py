@@ -38,14 +38,19 @@ def template(name: str) -> dict:
                     "port_id": {"value": {"get_resource": "port"}}}}
 
 
-def deploy(chain: Chain) -> tuple[str, dict, dict]:
-    """A completed workload: its path, its GET answer, its outputs."""
-    name = f"hb-{uuid.uuid4().hex[:8]}"
+def create(chain: Chain, prefix: str) -> tuple[str, str]:
+    """A workload just created: its stack name and its path."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     created = call(chain, "POST", chain.v1("infra_workload"), {
         "template_type": "heat", "template_data": {"stack_name": name,
                                                    "template": template(name)}})
     assert created.status == 201, created
-    path = chain.v1(f"infra_workload/{created.json()['workload_id']}")
+    return name, chain.v1(f"infra_workload/{created.json()['workload_id']}")
+
+
+def deploy(chain: Chain) -> tuple[str, dict, dict]:
+    """A completed workload: its path, its GET answer, its outputs."""
+    name, path = create(chain, "hb")
     done = wait_status(chain, path, "CREATE_COMPLETE", "CREATE_FAILED")
     assert done["workload_status"] == "CREATE_COMPLETE", done
     outputs = {o["output_key"]: o["output_value"]
@@ -155,12 +160,7 @@ def test_with_aai_the_servers_are_put_there_and_deleted(aai_chain) -> None:
 def test_with_aai_down_the_workload_is_still_answered_and_the_fault_reported(
         aai_chain) -> None:
     chain, aai = aai_chain
-    name = f"hbd-{uuid.uuid4().hex[:8]}"
-    created = call(chain, "POST", chain.v1("infra_workload"), {
-        "template_type": "heat", "template_data": {"stack_name": name,
-                                                   "template": template(name)}})
-    assert created.status == 201, created
-    path = chain.v1(f"infra_workload/{created.json()['workload_id']}")
+    name, path = create(chain, "hbd")
     # Broker and plugin serve the region they saw from their caches meanwhile.
     aai.go_down()
     try:
