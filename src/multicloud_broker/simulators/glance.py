@@ -21,9 +21,7 @@ to files in the work directory. `python -m multicloud_broker.simulators.glance
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
-import os
 import shutil
 import signal
 import subprocess
@@ -36,8 +34,8 @@ from pathlib import Path
 
 from multicloud_broker.simulators.keystone import LocalKeystone
 from multicloud_broker.simulators.local_openstack import (
-    LOCALHOST, build_once, cache_root, child_env, die_with_parent, ensure_venv, has_exited,
-    listen, lock_digest, run_step, venv_python, wait_exited)
+    LOCALHOST, build_once, cache_root, ensure_venv, has_exited, listen, lock_digest, log_tail,
+    run_step, spawn_gunicorn, stop_server, venv_python)
 
 # Bump when what the template holds, or how it is made, changes.
 TEMPLATE_FORMAT = "1"
@@ -201,18 +199,8 @@ class LocalGlance:
         has nothing to finish), SIGKILL it after 10 s; wait until it is gone."""
         proc, self._proc = self._proc, None
         self._ready = False
-        if proc is None:
-            return
-        if not has_exited(proc.pid):
-            proc.send_signal(signal.SIGINT)
-            if not wait_exited(proc.pid, timeout=10):
-                self._kill_group(proc.pid)
-                wait_exited(proc.pid, timeout=10)
-        # The worker leaves with its master; this is for one that did not.
-        # Safe: the master is not reaped yet, so its PID (the group's id)
-        # cannot have been given to another process.
-        self._kill_group(proc.pid)
-        proc.wait()
+        if proc is not None:
+            stop_server(proc, signal.SIGINT)
 
     # ------------------------------------------------------------- internals
 
@@ -227,22 +215,8 @@ class LocalGlance:
             _conf_text(self.workdir, venv, self.keystone, self.service_password))
 
     def _spawn(self, venv: Path, fd: int) -> subprocess.Popen[bytes]:
-        command = [
-            str(venv_python(venv)), "-m", "gunicorn", "glance.wsgi.api:application",
-            "--bind", f"fd://{fd}", "--chdir", str(self.workdir),
-            "--worker-class", "gthread", "--workers", "1", "--threads", "8",
-            # An upload may take long between two reads of a slow client.
-            "--timeout", "0", "--graceful-timeout", "5",
-            "--no-control-socket",  # else gunicorn 27 opens one per user, in $HOME
-            "--error-logfile", str(self.workdir / "gunicorn.log"),
-            "--access-logfile", str(self.workdir / "access.log"),
-        ]
-        with open(self.workdir / "server.out", "ab") as out:
-            return subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.workdir, pass_fds=(fd,), start_new_session=True,
-                preexec_fn=die_with_parent(),
-                env=child_env(OS_GLANCE_CONFIG_DIR=str(self.workdir)))
+        return spawn_gunicorn(venv, "glance.wsgi.api:application", self.workdir, fd,
+                              {"OS_GLANCE_CONFIG_DIR": str(self.workdir)})
 
     def _wait_answering(self, timeout: float) -> None:
         """Until the version document answers, then one authenticated list:
@@ -267,19 +241,7 @@ class LocalGlance:
                                f"with {answer.status_code}:\n{self._log_tail()}")
 
     def _log_tail(self) -> str:
-        parts = []
-        for name in ("server.out", "gunicorn.log", "glance.log"):
-            path = self.workdir / name
-            if path.exists():
-                parts.append(f"--- {name}\n{path.read_text(errors='replace')[-3000:]}")
-        return "\n".join(parts)
-
-    @staticmethod
-    def _kill_group(pgid: int) -> None:
-        # start_new_session made the master the leader of a group holding
-        # only itself and its worker: its PID is the group's id.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
+        return log_tail(self.workdir, ("server.out", "gunicorn.log", "glance.log"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

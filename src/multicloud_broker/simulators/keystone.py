@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from multicloud_broker.simulators.local_openstack import (
-    LOCALHOST, build_once, cache_root, child_env, die_with_parent, ensure_venv, has_exited,
-    listen, lock_digest, run_step, venv_python, wait_exited)
+    LOCALHOST, build_once, cache_root, ensure_venv, has_exited, listen, lock_digest, log_tail,
+    run_step, signal_group, spawn_gunicorn, stop_server, venv_python)
 
 if TYPE_CHECKING:  # keystoneauth1 is imported when a session is first asked for
     from keystoneauth1.session import Session
@@ -276,27 +276,16 @@ class LocalKeystone:
         if self._session is not None:
             self._session.session.close()  # pooled connections to the old process
         proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if not has_exited(proc.pid):
-            self._signal_group(proc.pid, signal.SIGCONT)  # a paused server cannot act on SIGTERM
-            proc.send_signal(signal.SIGTERM)
-            if not wait_exited(proc.pid, timeout=10):
-                self._signal_group(proc.pid, signal.SIGKILL)
-                wait_exited(proc.pid, timeout=10)
-        # The worker leaves with its master; this is for one that did not.
-        # Safe: the master is not reaped yet, so no other process can have
-        # been given its PID, which is the group's id.
-        self._signal_group(proc.pid, signal.SIGKILL)
-        proc.wait()
+        if proc is not None:
+            stop_server(proc, signal.SIGTERM)
 
     def pause(self) -> None:
         """SIGSTOP the server's processes: connections are accepted, nothing answers."""
-        self._signal_group(self._require_pid(), signal.SIGSTOP)
+        signal_group(self._require_pid(), signal.SIGSTOP)
 
     def resume(self) -> None:
         """SIGCONT the server's processes: requests waiting meanwhile are answered."""
-        self._signal_group(self._require_pid(), signal.SIGCONT)
+        signal_group(self._require_pid(), signal.SIGCONT)
 
     def restart(self, timeout: float = 120) -> None:
         """Stop and start again on the same port with the same database and keys."""
@@ -370,26 +359,9 @@ class LocalKeystone:
         _point_identity_at(self.workdir / DB_FILE, self.url)
 
     def _spawn(self, venv: Path, fd: int) -> subprocess.Popen[bytes]:
-        command = [
-            str(venv_python(venv)), "-m", "gunicorn", f"{WSGI_MODULE}:application",
-            "--bind", f"fd://{fd}", "--chdir", str(self.workdir),
-            "--worker-class", "gthread", "--workers", "1", "--threads", "8",
-            # No heartbeat deadline: pause() stops the worker on purpose, and
-            # the master must not kill it for that once resumed.
-            "--timeout", "0", "--graceful-timeout", "5",
-            # gunicorn 27 otherwise opens one control socket per user, in $HOME.
-            "--no-control-socket",
-            "--error-logfile", str(self.workdir / "gunicorn.log"),
-            "--access-logfile", str(self.workdir / "access.log"),
-        ]
-        if self.tls:
-            command += ["--certfile", self.tls[0], "--keyfile", self.tls[1]]
-        with open(self.workdir / "server.out", "ab") as out:
-            return subprocess.Popen(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                cwd=self.workdir, pass_fds=(fd,), start_new_session=True,
-                preexec_fn=die_with_parent(),
-                env=child_env(OS_KEYSTONE_CONFIG_DIR=str(self.workdir)))
+        tls = ("--certfile", self.tls[0], "--keyfile", self.tls[1]) if self.tls else ()
+        return spawn_gunicorn(venv, f"{WSGI_MODULE}:application", self.workdir, fd,
+                              {"OS_KEYSTONE_CONFIG_DIR": str(self.workdir)}, tls)
 
     def _wait_ready(self, timeout: float) -> None:
         body = _password_auth(self.admin_user, self.admin_password, self.admin_project,
@@ -414,25 +386,13 @@ class LocalKeystone:
                            f"(last: {last_error}):\n{self._log_tail()}")
 
     def _log_tail(self) -> str:
-        parts = []
-        for name in ("server.out", "gunicorn.log", "keystone.log"):
-            path = self.workdir / name
-            if path.exists():
-                parts.append(f"--- {name}\n{path.read_text(errors='replace')[-3000:]}")
-        return "\n".join(parts)
+        return log_tail(self.workdir, ("server.out", "gunicorn.log", "keystone.log"))
 
     def _require_pid(self) -> int:
         if not self.is_running():
             raise RuntimeError(f"{self!r} is not running")
         assert self._proc is not None
         return self._proc.pid
-
-    @staticmethod
-    def _signal_group(pgid: int, sig: signal.Signals) -> None:
-        # start_new_session made the master the leader of a group holding
-        # only itself and its worker: its PID is the group's id.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, sig)
 
     def _api(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """An admin request to the identity API; the JSON answer ({} if none)."""

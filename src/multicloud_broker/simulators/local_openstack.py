@@ -174,3 +174,62 @@ def listen(port: int) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def spawn_gunicorn(venv: Path, app: str, workdir: Path, fd: int, env: dict[str, str],
+                   extra: Sequence[str] = ()) -> subprocess.Popen[bytes]:
+    """gunicorn serving `app` from the venv on the listening socket `fd`: one
+    worker of 8 threads, the leader of a process group of its own, its
+    output in workdir/server.out and its logs beside it."""
+    command = [
+        str(venv_python(venv)), "-m", "gunicorn", app,
+        "--bind", f"fd://{fd}", "--chdir", str(workdir),
+        "--worker-class", "gthread", "--workers", "1", "--threads", "8",
+        # No heartbeat deadline: a paused worker (Keystone's pause()) or an
+        # upload between two reads of a slow client must not be killed.
+        "--timeout", "0", "--graceful-timeout", "5",
+        # gunicorn 27 otherwise opens one control socket per user, in $HOME.
+        "--no-control-socket",
+        "--error-logfile", str(workdir / "gunicorn.log"),
+        "--access-logfile", str(workdir / "access.log"),
+        *extra,
+    ]
+    with open(workdir / "server.out", "ab") as out:
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            cwd=workdir, pass_fds=(fd,), start_new_session=True,
+            preexec_fn=die_with_parent(), env=child_env(**env))
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """`sig` to a server's process group. start_new_session made the master
+    the leader of a group holding only itself and its worker: its PID is the
+    group's id."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def stop_server(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    """`sig` to the master (after SIGCONT: a paused server cannot act on it),
+    SIGKILL to its group after 10 s; wait until it is gone."""
+    if not has_exited(proc.pid):
+        signal_group(proc.pid, signal.SIGCONT)
+        proc.send_signal(sig)
+        if not wait_exited(proc.pid, timeout=10):
+            signal_group(proc.pid, signal.SIGKILL)
+            wait_exited(proc.pid, timeout=10)
+    # The worker leaves with its master; this is for one that did not. Safe:
+    # the master is not reaped yet, so no other process can have been given
+    # its PID, which is the group's id.
+    signal_group(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def log_tail(workdir: Path, names: Sequence[str]) -> str:
+    """The last 3,000 characters of each of a server's logs that exists."""
+    parts = []
+    for name in names:
+        path = workdir / name
+        if path.exists():
+            parts.append(f"--- {name}\n{path.read_text(errors='replace')[-3000:]}")
+    return "\n".join(parts)
